@@ -1,0 +1,59 @@
+# The two commands: `make demo` and `make test`. Everything else is a step
+# they share.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG := trytond.conf
+DEMO_DB := demo
+PORT ?= 8000
+# PostgreSQL for the tests: the local server through its socket, as the
+# current user; override for another server.
+PG_URI ?= postgresql://$(shell id -un)@/
+# 1: the PostgreSQL run is required (CI); 0: it runs when a server answers.
+PG_REQUIRED ?= 0
+
+.PHONY: demo demo-db test test-sqlite test-postgresql install web lint bench clean
+
+demo: demo-db
+	@$(BIN)/python tools/check_port.py 127.0.0.1 $(PORT)
+	@echo "Serving the demo on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	$(BIN)/trytond -c $(CONFIG) -d $(DEMO_DB)
+
+demo-db: install web
+	$(BIN)/python tools/demo_db.py --config $(CONFIG) --database $(DEMO_DB) $(if $(filter 1,$(RESET)),--reset)
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-test.txt pyproject.toml
+	@$(PYTHON) tools/check_prerequisites.py python
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install --quiet -r requirements-test.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+web: node_modules/tryton-sao/index.html
+
+node_modules/tryton-sao/index.html: package.json package-lock.json .npmrc
+	@$(PYTHON) tools/check_prerequisites.py node
+	npm ci --no-audit --no-fund
+	touch $@
+
+test: install
+	PG_URI='$(PG_URI)' PG_REQUIRED=$(PG_REQUIRED) tools/run_tests.sh
+
+test-sqlite: install
+	BACKENDS=sqlite tools/run_tests.sh
+
+test-postgresql: install
+	PG_URI='$(PG_URI)' PG_REQUIRED=1 BACKENDS=postgresql tools/run_tests.sh
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf var/test-cache build dist *.egg-info

@@ -1,0 +1,16 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.pool import Pool, PoolMeta
+
+
+class Invoice(metaclass=PoolMeta):
+    __name__ = 'account.invoice'
+
+    @classmethod
+    def _post(cls, invoices):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super()._post(invoices)
+        Party.update_lifecycle_from(
+            [i for i in invoices if i.type == 'out'], reactivate=True)

@@ -1,0 +1,387 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime
+from collections import defaultdict
+
+from sql.aggregate import Max
+from sql.conditionals import Coalesce, Greatest
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, fields
+from trytond.pool import Pool
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import Button, StateTransition, StateView, Wizard
+
+from .exceptions import StageAccessError
+
+STAGES = [
+    ('contact', "Contact"),
+    ('lead', "Lead"),
+    ('quoted', "Quoted"),
+    ('customer', "Customer"),
+    ('lost', "Lost"),
+    ('dormant', "Dormant"),
+    ]
+# The forward order; lost and dormant stand aside and only a new
+# opportunity or order brings a party back.
+RANK = {'contact': 0, 'lead': 1, 'quoted': 2, 'customer': 3}
+
+
+class LifecycleHistory(ModelSQL, ModelView):
+    __name__ = 'crm.lifecycle.history'
+
+    party = fields.Many2One(
+        'party.party', "Party", required=True, ondelete='CASCADE')
+    from_stage = fields.Selection(
+        [(None, "")] + STAGES, "From", sort=False, readonly=True)
+    to_stage = fields.Selection(
+        STAGES, "To", required=True, sort=False, readonly=True)
+    date = fields.DateTime("Date", required=True, readonly=True)
+    origin = fields.Reference(
+        "Origin", selection='get_origin', readonly=True)
+    user = fields.Many2One('res.user', "User", readonly=True)
+    manual = fields.Boolean("Set by Hand", readonly=True)
+    note = fields.Text("Note", readonly=True)
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t,
+                    (t.party, Index.Range()),
+                    (t.date, Index.Range(order='DESC'))),
+                Index(t,
+                    (t.to_stage, Index.Equality(cardinality='low')),
+                    (t.date, Index.Range())),
+                })
+        cls._order = [('date', 'DESC'), ('id', 'DESC')]
+
+    @classmethod
+    def default_date(cls):
+        return datetime.datetime.now()
+
+    @classmethod
+    def default_manual(cls):
+        return False
+
+    @classmethod
+    def _get_origin(cls):
+        "Return the models that may change a lifecycle stage"
+        return [
+            'sale.opportunity', 'sale.sale', 'account.invoice',
+            'crm.activity']
+
+    @classmethod
+    def get_origin(cls):
+        pool = Pool()
+        IrModel = pool.get('ir.model')
+        get_name = IrModel.get_name
+        return [(None, '')] + [(m, get_name(m)) for m in cls._get_origin()]
+
+
+class PartyLifecycleMixin:
+    "The lifecycle stage of a party, derived from its documents"
+    __slots__ = ()
+
+    lifecycle_stage = fields.Selection(
+        STAGES, "Lifecycle Stage", required=True, readonly=True, sort=False,
+        help="Derived from the party's opportunities, quotations, orders "
+        "and invoices.")
+    lifecycle_since = fields.DateTime("Stage Since", readonly=True)
+    lifecycle_history = fields.One2Many(
+        'crm.lifecycle.history', 'party', "Stage History", readonly=True)
+
+    @classmethod
+    def default_lifecycle_stage(cls):
+        return 'contact'
+
+    @classmethod
+    def default_lifecycle_since(cls):
+        return datetime.datetime.now()
+
+    @classmethod
+    def on_modification(cls, mode, parties, field_names=None):
+        pool = Pool()
+        History = pool.get('crm.lifecycle.history')
+        super().on_modification(mode, parties, field_names=field_names)
+        if mode == 'create':
+            user = Transaction().user
+            with without_check_access():
+                History.save([History(
+                            party=p, from_stage=None,
+                            to_stage=p.lifecycle_stage,
+                            date=p.lifecycle_since or p.create_date,
+                            user=user or None)
+                        for p in parties])
+
+    @classmethod
+    def check_modification(cls, mode, parties, values=None, external=False):
+        super().check_modification(
+            mode, parties, values=values, external=external)
+        if (external and mode == 'write'
+                and 'lifecycle_stage' in (values or {})):
+            raise StageAccessError(
+                gettext('crm_lifecycle.msg_stage_write_direct'))
+
+    @classmethod
+    def _lifecycle_order_states(cls):
+        return ['confirmed', 'processing', 'done']
+
+    @classmethod
+    def _lifecycle_opportunity_open_states(cls):
+        return ['lead', 'opportunity', 'converted']
+
+    @classmethod
+    def _lifecycle_invoice_states(cls):
+        return ['posted', 'paid']
+
+    @classmethod
+    def _lifecycle_facts(cls, party_ids):
+        """Return {party id: set of facts} from grouped queries:
+        'order', 'quotation', 'opportunity' (open) and 'lost'"""
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Opportunity = pool.get('sale.opportunity')
+        Invoice = pool.get('account.invoice')
+        cursor = Transaction().connection.cursor()
+        sale = Sale.__table__()
+        opportunity = Opportunity.__table__()
+        invoice = Invoice.__table__()
+
+        facts = defaultdict(set)
+        for sub_ids in grouped_slice(party_ids):
+            queries = [
+                ('order', sale.select(
+                        sale.party,
+                        where=reduce_ids(sale.party, sub_ids)
+                        & sale.state.in_(cls._lifecycle_order_states()),
+                        group_by=sale.party)),
+                ('order', invoice.select(
+                        invoice.party,
+                        where=reduce_ids(invoice.party, sub_ids)
+                        & (invoice.type == 'out')
+                        & invoice.state.in_(cls._lifecycle_invoice_states()),
+                        group_by=invoice.party)),
+                ('quotation', sale.select(
+                        sale.party,
+                        where=reduce_ids(sale.party, sub_ids)
+                        & (sale.state == 'quotation'),
+                        group_by=sale.party)),
+                ('opportunity', opportunity.select(
+                        opportunity.party,
+                        where=reduce_ids(opportunity.party, sub_ids)
+                        & opportunity.state.in_(
+                            cls._lifecycle_opportunity_open_states()),
+                        group_by=opportunity.party)),
+                ('lost', opportunity.select(
+                        opportunity.party,
+                        where=reduce_ids(opportunity.party, sub_ids)
+                        & (opportunity.state == 'lost'),
+                        group_by=opportunity.party)),
+                ]
+            for fact, query in queries:
+                cursor.execute(*query)
+                for party_id, in cursor:
+                    facts[party_id].add(fact)
+        return facts
+
+    @classmethod
+    def derive_lifecycle_stage(cls, parties):
+        "Return {party id: stage} as the documents say"
+        facts = cls._lifecycle_facts([p.id for p in parties])
+        stages = {}
+        for party in parties:
+            party_facts = facts.get(party.id, set())
+            if 'order' in party_facts:
+                stage = 'customer'
+            elif 'quotation' in party_facts:
+                stage = 'quoted'
+            elif 'opportunity' in party_facts:
+                stage = 'lead'
+            elif 'lost' in party_facts:
+                stage = 'lost'
+            else:
+                stage = 'contact'
+            stages[party.id] = stage
+        return stages
+
+    @classmethod
+    def update_lifecycle_from(cls, documents, reactivate=False):
+        "Update the stage of the parties of documents that changed"
+        origins = {}
+        for document in documents:
+            if document.party:
+                origins.setdefault(document.party.id, document)
+        cls.update_lifecycle_stage(
+            cls.browse(list(origins)), origins=origins,
+            reactivate=reactivate)
+
+    @classmethod
+    def update_lifecycle_stage(cls, parties, origins=None, reactivate=False):
+        """Move the parties to the stage their documents give
+
+        Stages only go forward, but a party may become lost; lost and
+        dormant parties come back only when reactivate is set (a new
+        opportunity, quotation, order or invoice)."""
+        if not parties:
+            return
+        derived = cls.derive_lifecycle_stage(parties)
+        changes = defaultdict(list)
+        for party in parties:
+            current, new = party.lifecycle_stage, derived[party.id]
+            if new == current:
+                continue
+            if current in {'lost', 'dormant'}:
+                if not reactivate or new in {'contact', 'lost'}:
+                    continue
+            elif new == 'lost':
+                if current == 'customer':
+                    continue
+            elif RANK[new] <= RANK[current]:
+                continue
+            changes[new].append(party)
+        for stage, stage_parties in changes.items():
+            cls._set_lifecycle_stage(stage_parties, stage, origins=origins)
+
+    @classmethod
+    def _set_lifecycle_stage(
+            cls, parties, stage, origins=None, manual=False, note=None):
+        pool = Pool()
+        History = pool.get('crm.lifecycle.history')
+        now = datetime.datetime.now()
+        user = Transaction().user
+        origins = origins or {}
+        histories = []
+        for party in parties:
+            if party.lifecycle_stage == stage:
+                continue
+            origin = origins.get(party.id)
+            histories.append(History(
+                    party=party, from_stage=party.lifecycle_stage,
+                    to_stage=stage, date=now,
+                    origin=str(origin) if origin else None,
+                    user=user or None, manual=manual, note=note))
+        if not histories:
+            return
+        with without_check_access():
+            History.save(histories)
+            cls.write([h.party for h in histories], {
+                    'lifecycle_stage': stage,
+                    'lifecycle_since': now,
+                    })
+
+    @classmethod
+    def set_lifecycle_stage_manually(cls, parties, stage, note=None):
+        pool = Pool()
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        transaction = Transaction()
+        if transaction.user and transaction.check_access:
+            group = ModelData.get_id('crm_lifecycle', 'group_crm_admin')
+            if group not in User.get_groups():
+                raise StageAccessError(
+                    gettext('crm_lifecycle.msg_stage_manual_admin'))
+        cls._set_lifecycle_stage(parties, stage, manual=True, note=note)
+
+    @classmethod
+    def recompute_lifecycle_stage(cls, parties=None):
+        """Set every party to the stage its documents give, ignoring the
+        forward-only rule; for installing the suite into a database that
+        already holds sales and invoices."""
+        if parties is None:
+            parties = cls.search([])
+        derived = cls.derive_lifecycle_stage(parties)
+        changes = defaultdict(list)
+        for party in parties:
+            if party.lifecycle_stage != derived[party.id]:
+                changes[derived[party.id]].append(party)
+        for stage, stage_parties in changes.items():
+            cls._set_lifecycle_stage(stage_parties, stage)
+        cls.mark_dormant()
+
+    @classmethod
+    def _dormant_query(cls, limit_date):
+        "Return a query of customer ids without order or activity since"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        Invoice = pool.get('account.invoice')
+        Activity = pool.get('crm.activity')
+        party = cls.__table__()
+        sale = Sale.__table__()
+        invoice = Invoice.__table__()
+        activity = Activity.__table__()
+        old = datetime.date.min
+        last_sale = sale.select(
+            sale.party, Max(Coalesce(sale.sale_date, old)).as_('date'),
+            where=sale.state.in_(
+                cls._lifecycle_order_states() + ['quotation']),
+            group_by=sale.party)
+        last_invoice = invoice.select(
+            invoice.party,
+            Max(Coalesce(invoice.invoice_date, old)).as_('date'),
+            where=(invoice.type == 'out')
+            & invoice.state.in_(cls._lifecycle_invoice_states()),
+            group_by=invoice.party)
+        last_activity = activity.select(
+            activity.party,
+            Max(Activity.date.sql_cast(activity.date)).as_('date'),
+            where=activity.state == 'done',
+            group_by=activity.party)
+        last = Greatest(
+            Coalesce(last_sale.date, old),
+            Coalesce(last_invoice.date, old),
+            Coalesce(last_activity.date, old))
+        return (party
+            .join(last_sale, 'LEFT', condition=last_sale.party == party.id)
+            .join(last_invoice, 'LEFT',
+                condition=last_invoice.party == party.id)
+            .join(last_activity, 'LEFT',
+                condition=last_activity.party == party.id)
+            .select(party.id,
+                where=(party.lifecycle_stage == 'customer')
+                & (last < limit_date)))
+
+    @classmethod
+    def mark_dormant(cls):
+        "Mark customers without order and activity for too long as dormant"
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        Date = pool.get('ir.date')
+        cursor = Transaction().connection.cursor()
+        config = Configuration(1)
+        limit_date = Date.today() - datetime.timedelta(
+            days=config.dormant_days)
+        cursor.execute(*cls._dormant_query(limit_date))
+        parties = cls.browse([i for i, in cursor])
+        cls._set_lifecycle_stage(parties, 'dormant')
+
+
+class SetStageStart(ModelView):
+    __name__ = 'crm.lifecycle.set_stage.start'
+
+    stage = fields.Selection(STAGES, "Stage", required=True, sort=False)
+    note = fields.Text("Note", help="Why the stage is set by hand.")
+
+
+class SetStage(Wizard):
+    __name__ = 'crm.lifecycle.set_stage'
+
+    start = StateView(
+        'crm.lifecycle.set_stage.start',
+        'crm_lifecycle.lifecycle_set_stage_start_view_form', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Set", 'set_', 'tryton-ok', default=True),
+            ])
+    set_ = StateTransition()
+
+    def default_start(self, fields):
+        if len(self.records) == 1:
+            return {'stage': self.record.lifecycle_stage}
+        return {}
+
+    def transition_set_(self):
+        self.model.set_lifecycle_stage_manually(
+            self.records, self.start.stage, note=self.start.note)
+        return 'end'

@@ -1,0 +1,124 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.i18n import gettext
+from trytond.model import (
+    DeactivableMixin,
+    ModelSQL,
+    ModelView,
+    fields,
+    sequence_ordered,
+)
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+
+from .exceptions import LostReasonError
+from .party import channel_field
+
+
+class LostReason(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+    __name__ = 'crm.lost_reason'
+
+    name = fields.Char("Name", required=True, translate=True)
+
+
+class Opportunity(metaclass=PoolMeta):
+    __name__ = 'sale.opportunity'
+
+    crm_channel = channel_field(
+        states={
+            'readonly': ~Eval('state').in_(['lead', 'opportunity']),
+            })
+    crm_lost_reason = fields.Many2One(
+        'crm.lost_reason', "Lost Reason", ondelete='RESTRICT',
+        states={
+            'invisible': ~Eval('state').in_(['lead', 'opportunity', 'lost']),
+            'readonly': Eval('state') == 'lost',
+            },
+        help="Why the opportunity was lost; required to mark it lost.")
+    crm_origin = fields.Reference(
+        "Origin", selection='get_crm_origins', readonly=True,
+        help="Where the opportunity came from, e.g. a service ticket.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons['lost']['pre_validate'] = [
+            ('crm_lost_reason', '!=', None),
+            ]
+
+    @classmethod
+    def _get_crm_origins(cls):
+        "Return the models an opportunity may come from"
+        return ['crm.activity']
+
+    @classmethod
+    def get_crm_origins(cls):
+        pool = Pool()
+        IrModel = pool.get('ir.model')
+        get_name = IrModel.get_name
+        return [(None, '')] + [
+            (m, get_name(m)) for m in cls._get_crm_origins()]
+
+    @fields.depends('party', 'crm_channel', 'marketing_campaign')
+    def on_change_party(self):
+        super().on_change_party()
+        if self.party:
+            if not self.crm_channel:
+                self.crm_channel = self.party.crm_channel
+            if not self.marketing_campaign:
+                self.marketing_campaign = self.party.crm_event
+
+    def _get_sale_opportunity(self):
+        sale = super()._get_sale_opportunity()
+        sale.crm_channel = self.crm_channel
+        return sale
+
+    @classmethod
+    def copy(cls, opportunities, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('crm_lost_reason', None)
+        return super().copy(opportunities, default=default)
+
+    @classmethod
+    def on_modification(cls, mode, opportunities, field_names=None):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super().on_modification(mode, opportunities, field_names=field_names)
+        if mode == 'create' or (field_names and 'party' in field_names):
+            Party.update_lifecycle_from(opportunities, reactivate=True)
+
+    @classmethod
+    def lead(cls, opportunities):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super().lead(opportunities)
+        Party.update_lifecycle_from(opportunities, reactivate=True)
+
+    @classmethod
+    def opportunity(cls, opportunities):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super().opportunity(opportunities)
+        Party.update_lifecycle_from(opportunities, reactivate=True)
+
+    @classmethod
+    def lost(cls, opportunities):
+        pool = Pool()
+        Party = pool.get('party.party')
+        # Opportunities lost because all their sales were cancelled are
+        # lost by the sales, not by a salesperson's decision.
+        for opportunity in opportunities:
+            if not opportunity.crm_lost_reason and not opportunity.sales:
+                raise LostReasonError(gettext(
+                        'crm_lifecycle.msg_opportunity_lost_reason',
+                        opportunity=opportunity.rec_name))
+        super().lost(opportunities)
+        Party.update_lifecycle_from(opportunities)
+
+    @classmethod
+    def cancel(cls, opportunities):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super().cancel(opportunities)
+        Party.update_lifecycle_from(opportunities)

@@ -1,0 +1,122 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime
+
+from trytond.i18n import gettext
+from trytond.model import Index, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+from trytond.transaction import Transaction
+
+from .party import channel_field
+
+
+class Sale(metaclass=PoolMeta):
+    __name__ = 'sale.sale'
+
+    crm_channel = channel_field(
+        states={
+            'readonly': Eval('state') != 'draft',
+            })
+    crm_quotation_followup = fields.Many2One(
+        'crm.activity', "Quotation Follow-up", readonly=True,
+        ondelete='SET NULL',
+        help="The follow-up planned before the quotation expires.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.crm_channel, Index.Equality(cardinality='low'))))
+
+    @fields.depends('party', 'crm_channel', 'marketing_campaign')
+    def on_change_party(self):
+        super().on_change_party()
+        if self.party:
+            if not self.crm_channel:
+                self.crm_channel = self.party.crm_channel
+            if not self.marketing_campaign:
+                self.marketing_campaign = self.party.crm_event
+
+    @classmethod
+    def copy(cls, sales, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('crm_quotation_followup', None)
+        return super().copy(sales, default=default)
+
+    @classmethod
+    def quote(cls, sales):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super().quote(sales)
+        Party.update_lifecycle_from(sales, reactivate=True)
+
+    @classmethod
+    def confirm(cls, sales):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super().confirm(sales)
+        Party.update_lifecycle_from(sales, reactivate=True)
+
+    @classmethod
+    def cancel(cls, sales):
+        pool = Pool()
+        Party = pool.get('party.party')
+        super().cancel(sales)
+        Party.update_lifecycle_from(sales)
+
+    @property
+    def crm_salesperson(self):
+        "The employee who follows the quotation up"
+        if self.quoted_by:
+            return self.quoted_by
+        origin = getattr(self, 'origin', None)
+        return getattr(origin, 'employee', None)
+
+    def _get_quotation_followup(self, date):
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        return Activity(
+            company=self.company,
+            activity_type='call',
+            direction='out',
+            subject=gettext(
+                'crm_lifecycle.msg_quotation_followup_subject',
+                sale=self.rec_name,
+                date=self.quotation_expire),
+            party=self.party,
+            contact=self.contact,
+            resource=self,
+            employee=self.crm_salesperson,
+            date=datetime.datetime.combine(date, datetime.time(8)),
+            state='planned',
+            )
+
+    @classmethod
+    def plan_quotation_followups(cls):
+        "Plan one follow-up for each quotation about to expire"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Configuration = pool.get('crm.configuration')
+        Date = pool.get('ir.date')
+        config = Configuration(1)
+        margin = datetime.timedelta(days=config.quotation_followup_days)
+        sales = cls.search([
+                ('state', '=', 'quotation'),
+                ('quotation_validity', '!=', None),
+                ('crm_quotation_followup', '=', None),
+                ])
+        to_plan = []
+        for sale in sales:
+            with Transaction().set_context(company=sale.company.id):
+                today = Date.today()
+            expire = sale.quotation_expire
+            if expire and expire - margin <= today <= expire:
+                to_plan.append((sale, sale._get_quotation_followup(today)))
+        Activity.save([a for _, a in to_plan])
+        for sale, activity in to_plan:
+            sale.crm_quotation_followup = activity
+        cls.save([s for s, _ in to_plan])
+
