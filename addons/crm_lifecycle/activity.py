@@ -30,6 +30,7 @@ FOLLOWUP_STATUSES = [
 
 
 class Activity(Workflow, ModelSQL, ModelView):
+    __string__ = "CRM Activity"
     __name__ = 'crm.activity'
     _rec_name = 'subject'
 

@@ -5,6 +5,7 @@ from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 
 
 class Configuration(ModelSingleton, ModelSQL, ModelView):
+    __string__ = "CRM Configuration"
     __name__ = 'crm.configuration'
 
     dormant_days = fields.Integer(

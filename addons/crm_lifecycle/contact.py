@@ -29,6 +29,8 @@ LEGAL_FORMS = {
     'gmbh', 'ag', 'kg', 'co', 'ohg', 'ug', 'ek', 'ev', 'se', 'mbh',
     'kgaa', 'ltd', 'inc', 'llc', 'plc', 'sa', 'sarl', 'bv', 'nv', 'srl',
     'spa', 'corp', 'und', 'and', 'haftungsbeschrankt'}
+# Müller and Mueller are the same company.
+GERMAN_SPELLING = {'ä': 'ae', 'ö': 'oe', 'ü': 'ue', 'ß': 'ss'}
 CHANNEL_ACTIVITY = {
     'trade_fair': 'meeting',
     'shop': 'visit',
@@ -43,7 +45,10 @@ CHANNEL_ACTIVITY = {
 
 def normalize_name(name):
     "Return the words of an organisation name that identify it"
-    name = unicodedata.normalize('NFKD', name or '')
+    name = (name or '').casefold()
+    for umlaut, spelling in GERMAN_SPELLING.items():
+        name = name.replace(umlaut, spelling)
+    name = unicodedata.normalize('NFKD', name)
     name = ''.join(c for c in name if not unicodedata.combining(c))
     words = re.findall(r'\w+', name.casefold())
     return ' '.join(w for w in words if w not in LEGAL_FORMS)
@@ -64,6 +69,7 @@ def normalize_email(email):
 
 
 class FirstContactStart(ModelView):
+    __string__ = "New Contact"
     __name__ = 'crm.first_contact.start'
 
     company = fields.Many2One('company.company', "Company", required=True)
@@ -126,6 +132,7 @@ class FirstContactStart(ModelView):
 
 
 class FirstContactDuplicates(ModelView):
+    __string__ = "New Contact Possible Duplicates"
     __name__ = 'crm.first_contact.duplicates'
 
     company = fields.Many2One('company.company', "Company", readonly=True)
@@ -147,7 +154,6 @@ class FirstContactDuplicates(ModelView):
 
 
 class FirstContact(Wizard):
-    "Record a first contact in one step"
     __name__ = 'crm.first_contact'
 
     start = StateView(
@@ -244,6 +250,7 @@ class FirstContact(Wizard):
         pool = Pool()
         Party = pool.get('party.party')
         Mechanism = pool.get('party.contact_mechanism')
+        Address = pool.get('party.address')
         Activity = pool.get('crm.activity')
         Opportunity = pool.get('sale.opportunity')
         Date = pool.get('ir.date')
@@ -258,7 +265,8 @@ class FirstContact(Wizard):
                 name=start.organisation.strip(),
                 crm_channel=start.channel,
                 crm_event=start.event,
-                first_contact_date=today)
+                first_contact_date=today,
+                addresses=[Address()])
             party.save()
         contact = None
         mechanisms = []

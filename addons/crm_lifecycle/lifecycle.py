@@ -29,6 +29,7 @@ RANK = {'contact': 0, 'lead': 1, 'quoted': 2, 'customer': 3}
 
 
 class LifecycleHistory(ModelSQL, ModelView):
+    __string__ = "Lifecycle Stage History"
     __name__ = 'crm.lifecycle.history'
 
     party = fields.Many2One(
@@ -151,7 +152,7 @@ class PartyLifecycleMixin:
         invoice = Invoice.__table__()
 
         facts = defaultdict(set)
-        for sub_ids in grouped_slice(party_ids):
+        for sub_ids in map(list, grouped_slice(party_ids)):
             queries = [
                 ('order', sale.select(
                         sale.party,
@@ -359,6 +360,7 @@ class PartyLifecycleMixin:
 
 
 class SetStageStart(ModelView):
+    __string__ = "Set Lifecycle Stage"
     __name__ = 'crm.lifecycle.set_stage.start'
 
     stage = fields.Selection(STAGES, "Stage", required=True, sort=False)

@@ -17,6 +17,7 @@ from .party import channel_field
 
 
 class LostReason(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+    __string__ = "Lost Reason"
     __name__ = 'crm.lost_reason'
 
     name = fields.Char("Name", required=True, translate=True)

@@ -182,27 +182,25 @@ class Party(PartyLifecycleMixin, metaclass=PoolMeta):
         cursor = Transaction().connection.cursor()
         names = set(names)
         defaults = cls._crm_figure_defaults()
-        result = {n: defaultdict(lambda n=n: defaults.get(n)) for n in
-            names | {'crm_next_activity_date'}}
+        values = defaultdict(dict)
         ids = [p.id for p in parties]
-        for sub_ids in grouped_slice(ids):
+        for sub_ids in map(list, grouped_slice(ids)):
             for query, columns in cls._crm_figure_queries(sub_ids, names):
                 cursor.execute(*query)
-                for party_id, *values in cursor:
-                    for column, value in zip(columns, values):
-                        result[column][party_id] = cls._crm_figure_value(
+                for party_id, *row in cursor:
+                    for column, value in zip(columns, row):
+                        values[column][party_id] = cls._crm_figure_value(
                             column, value)
-
         if 'crm_next_activity' in names:
-            result['crm_next_activity'].update(
-                cls._get_next_activities(ids))
+            values['crm_next_activity'] = cls._get_next_activities(ids)
         digits = cls._crm_currency_digits()
-        exp = Decimal(1).scaleb(-digits) if digits is not None else None
         figures = {}
         for name in names:
-            values = result[name]
-            figures[name] = {i: values[i] for i in ids}
-            if exp is not None and isinstance(defaults.get(name), Decimal):
+            default = defaults.get(name)
+            figures[name] = {
+                i: values[name].get(i, default) for i in ids}
+            if digits is not None and isinstance(default, Decimal):
+                exp = Decimal(1).scaleb(-digits)
                 figures[name] = {
                     i: v.quantize(exp) for i, v in figures[name].items()}
         return figures
@@ -236,7 +234,7 @@ class Party(PartyLifecycleMixin, metaclass=PoolMeta):
         activity = Activity.__table__()
         first = Activity.__table__()
         next_activities = {}
-        for sub_ids in grouped_slice(party_ids):
+        for sub_ids in map(list, grouped_slice(party_ids)):
             where = (reduce_ids(first.party, sub_ids)
                 & (first.state == 'planned'))
             if company:

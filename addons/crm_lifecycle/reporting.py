@@ -19,6 +19,7 @@ from .party import CHANNELS
 
 
 class Context(ModelView):
+    __string__ = "CRM Reporting Context"
     __name__ = 'crm.reporting.context'
 
     company = fields.Many2One('company.company', "Company", required=True)
@@ -193,6 +194,8 @@ class FunnelMixin(ModelSQL, ModelView):
 
 
 class FunnelChannel(FunnelMixin):
+    "Conversion by Channel"
+    __string__ = "Conversion by Channel"
     __name__ = 'crm.reporting.funnel.channel'
     _group_field = 'crm_channel'
 
@@ -200,6 +203,8 @@ class FunnelChannel(FunnelMixin):
 
 
 class FunnelEvent(FunnelMixin):
+    "Conversion by Event"
+    __string__ = "Conversion by Event"
     __name__ = 'crm.reporting.funnel.event'
     _group_field = 'crm_event'
 

@@ -18,7 +18,7 @@ ID_SPAN = 100
 
 
 class Timeline(ModelSQL, ModelView):
-    "Everything about a party, newest first"
+    __string__ = "CRM Timeline"
     __name__ = 'crm.timeline'
 
     party = fields.Many2One(
