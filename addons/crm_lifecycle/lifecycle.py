@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from sql.aggregate import Max
 from sql.conditionals import Coalesce, Greatest
+from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.pool import Pool
@@ -152,7 +153,8 @@ class PartyLifecycleMixin:
         invoice = Invoice.__table__()
 
         facts = defaultdict(set)
-        for sub_ids in map(list, grouped_slice(party_ids)):
+        for sub_ids in map(list, grouped_slice(
+                party_ids, backend.MAX_QUERY_PARAMS)):
             queries = [
                 ('order', sale.select(
                         sale.party,

@@ -8,6 +8,7 @@ from decimal import Decimal
 from sql import Literal
 from sql.aggregate import Count, Max, Min, Sum
 from sql.conditionals import Coalesce
+from trytond import backend
 from trytond.model import Index, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
@@ -184,7 +185,8 @@ class Party(PartyLifecycleMixin, metaclass=PoolMeta):
         defaults = cls._crm_figure_defaults()
         values = defaultdict(dict)
         ids = [p.id for p in parties]
-        for sub_ids in map(list, grouped_slice(ids)):
+        for sub_ids in map(list, grouped_slice(
+                ids, backend.MAX_QUERY_PARAMS)):
             for query, columns in cls._crm_figure_queries(sub_ids, names):
                 cursor.execute(*query)
                 for party_id, *row in cursor:
@@ -234,7 +236,8 @@ class Party(PartyLifecycleMixin, metaclass=PoolMeta):
         activity = Activity.__table__()
         first = Activity.__table__()
         next_activities = {}
-        for sub_ids in map(list, grouped_slice(party_ids)):
+        for sub_ids in map(list, grouped_slice(
+                party_ids, backend.MAX_QUERY_PARAMS)):
             where = (reduce_ids(first.party, sub_ids)
                 & (first.state == 'planned'))
             if company:
