@@ -12,6 +12,10 @@ PORT ?= 8000
 PG_URI ?= postgresql://$(shell id -un)@/
 # 1: the PostgreSQL run is required (CI); 0: it runs when a server answers.
 PG_REQUIRED ?= 0
+# trytond.conf names folders relative to this directory; SQLite and the web
+# server need them absolute.
+export TRYTOND_DATABASE__PATH ?= $(CURDIR)/var/db
+export TRYTOND_WEB__ROOT ?= $(CURDIR)/node_modules/tryton-sao
 
 .PHONY: demo demo-db test test-sqlite test-postgresql install web lint bench clean
 
