@@ -14,7 +14,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = ['crm_lifecycle', 'crm_projects', 'crm_service']
-PASSWORD_FILE = ROOT / 'var' / 'demo-admin-password'
 
 
 def step(message):
@@ -141,13 +140,14 @@ def main():
     args = parser.parse_args()
     config = (ROOT / args.config).resolve()
     path = database_path(config, args.database)
+    password_file = path.with_suffix('.password')
 
     if path.exists() and path.stat().st_size and not args.reset:
         print(f"The demo database already exists: {path}")
         print("It is reused; rebuild it with: make demo-db RESET=1")
-        if PASSWORD_FILE.exists():
+        if password_file.exists():
             print(f"Log in as admin with password: "
-                f"{PASSWORD_FILE.read_text().strip()}")
+                f"{password_file.read_text().strip()}")
         return 0
     started = time.monotonic()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,13 +155,13 @@ def main():
         path.unlink()
     path.touch()
     password = secrets.token_urlsafe(9)
-    PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
-    PASSWORD_FILE.write_text(password + '\n')
-    PASSWORD_FILE.chmod(0o600)
+    password_file.parent.mkdir(parents=True, exist_ok=True)
+    password_file.write_text(password + '\n')
+    password_file.chmod(0o600)
     try:
         step("Creating the database and the admin user")
         admin(config, args.database, '--all', '--email', 'admin@example.com',
-            env={'TRYTONPASSFILE': str(PASSWORD_FILE)})
+            env={'TRYTONPASSFILE': str(password_file)})
         modules = available_modules()
         step(f"Activating {', '.join(modules)} and their dependencies")
         admin(config, args.database, '-u', *modules,

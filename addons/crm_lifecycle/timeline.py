@@ -33,6 +33,8 @@ class Timeline(ModelSQL, ModelView):
     amount = Monetary(
         "Amount", currency='currency', digits='currency', readonly=True)
     currency = fields.Many2One('currency.currency', "Currency", readonly=True)
+    description = fields.Function(
+        fields.Char("Description"), 'get_description')
     state = fields.Char("State Code", readonly=True)
     state_string = fields.Function(
         fields.Char("State"), 'get_state_string')
@@ -165,7 +167,8 @@ class Timeline(ModelSQL, ModelView):
             history.select(*cls._columns(
                     5, history, 'crm.lifecycle.history',
                     party=history.party, date=history.date,
-                    kind=Literal('stage'), summary=Literal(''),
+                    kind=Literal('stage'),
+                    summary=Coalesce(history.from_stage, ''),
                     state=history.to_stage)),
             ]
 
@@ -185,7 +188,8 @@ class Timeline(ModelSQL, ModelView):
             }
 
     @classmethod
-    def get_state_string(cls, rows, name):
+    def _state_selections(cls):
+        "Return {kind: {state: translated label}}"
         pool = Pool()
         selections = {}
         for kind, (model, field) in cls._state_models().items():
@@ -194,5 +198,23 @@ class Timeline(ModelSQL, ModelView):
             if isinstance(selection, str):
                 selection = []
             selections[kind] = dict(selection)
+        return selections
+
+    @classmethod
+    def get_state_string(cls, rows, name):
+        selections = cls._state_selections()
         return {r.id: selections.get(r.kind, {}).get(r.state, r.state)
             for r in rows}
+
+    @classmethod
+    def get_description(cls, rows, name):
+        # A stage row keeps the stage it came from in its summary.
+        stages = cls._state_selections()['stage']
+        descriptions = {}
+        for row in rows:
+            if row.kind == 'stage':
+                descriptions[row.id] = ' → '.join(filter(None, [
+                            stages.get(row.summary), stages.get(row.state)]))
+            else:
+                descriptions[row.id] = row.summary
+        return descriptions
