@@ -5,7 +5,6 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from sql import Literal
 from sql.aggregate import Count, Max, Min, Sum
 from sql.conditionals import Coalesce
 from trytond import backend
@@ -138,7 +137,7 @@ class Party(PartyLifecycleMixin, metaclass=PoolMeta):
             opportunity_where &= opportunity.company == company
         if names & {'crm_open_opportunities', 'crm_open_opportunity_amount'}:
             yield opportunity.select(
-                opportunity.party, Count(Literal('*')),
+                opportunity.party, Count(opportunity.id),
                 Sum(Coalesce(opportunity.amount, 0)),
                 where=opportunity_where,
                 group_by=opportunity.party), [

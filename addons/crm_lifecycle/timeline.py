@@ -90,7 +90,8 @@ class Timeline(ModelSQL, ModelView):
             cls.date.sql_cast(date).as_('date'),
             kind.as_('kind'),
             Cast(summary, cls.summary.sql_type().base).as_('summary'),
-            typed(amount, cls.amount.sql_type().base).as_('amount'),
+            Cast(typed(amount, cls.amount.sql_type().base),
+                cls.amount.sql_type().base).as_('amount'),
             typed(currency, cls.currency.sql_type().base).as_('currency'),
             Cast(typed(state, 'VARCHAR'), cls.state.sql_type().base).as_(
                 'state'),
