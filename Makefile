@@ -44,10 +44,10 @@ node_modules/tryton-sao/index.html: package.json package-lock.json .npmrc
 	npm ci --no-audit --no-fund
 	touch $@
 
-test: install
+test: install web
 	PG_URI='$(PG_URI)' PG_REQUIRED=$(PG_REQUIRED) tools/run_tests.sh
 
-test-sqlite: install
+test-sqlite: install web
 	BACKENDS=sqlite tools/run_tests.sh
 
 test-postgresql: install
