@@ -19,11 +19,12 @@ from trytond.modules.crm_lifecycle.contact import (
 )
 from trytond.modules.crm_lifecycle.party import FIGURES
 
-from .tools import count_queries
+from .tools import WebClientViewMixin, count_queries
 
 
 class CrmLifecycleTestCase(
-        PartyCheckReplaceMixin, CompanyTestMixin, ModuleTestCase):
+        WebClientViewMixin, PartyCheckReplaceMixin, CompanyTestMixin,
+        ModuleTestCase):
     "Test CRM Lifecycle module"
     module = 'crm_lifecycle'
 

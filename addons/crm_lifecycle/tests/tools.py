@@ -3,6 +3,9 @@
 # license terms.
 from contextlib import contextmanager
 
+from lxml import etree
+from trytond.pool import Pool
+from trytond.tests.test_tryton import with_transaction
 from trytond.transaction import Transaction
 
 
@@ -51,3 +54,25 @@ def count_queries():
         yield queries
     finally:
         transaction.connection = connection
+
+
+class WebClientViewMixin:
+    "Checks of the module's views that the server does not make"
+
+    @with_transaction()
+    def test_list_datetime_widget(self):
+        "List columns of date-time fields name a widget the web client has"
+        # sao has no list column for date-time fields: Tryton's own lists
+        # show them with widget="date" and widget="time".
+        pool = Pool()
+        View = pool.get('ir.ui.view')
+        for view in View.search([('module', '=', self.module)]):
+            view_type = view.type or (view.inherit and view.inherit.type)
+            if view_type != 'tree':
+                continue
+            Model = pool.get(view.model)
+            for node in etree.fromstring(view.arch).iter('field'):
+                field = Model._fields.get(node.get('name'))
+                if field and field._type in {'datetime', 'timestamp'}:
+                    with self.subTest(view=view.name, field=field.name):
+                        self.assertIn(node.get('widget'), {'date', 'time'})

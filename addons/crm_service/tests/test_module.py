@@ -1,0 +1,407 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime as dt
+import unittest
+from unittest.mock import patch
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trytond.model.exceptions import AccessError
+from trytond.modules.company.tests import (
+    CompanyTestMixin,
+    create_company,
+    create_employee,
+    set_company,
+)
+from trytond.modules.party.tests import PartyCheckReplaceMixin
+from trytond.pool import Pool
+from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.transaction import Transaction, check_access
+
+from trytond.modules.crm_lifecycle.tests.tools import WebClientViewMixin
+from trytond.modules.crm_service.sla_clock import BusinessClock, elapsed
+from trytond.modules.crm_service.ticket import html_to_text
+
+H = dt.timedelta(hours=1)
+# Monday to Friday, 08:00-12:00 and 13:00-17:00
+OFFICE = [(d, dt.time(s), dt.time(e))
+    for d in range(5) for s, e in [(8, 12), (13, 17)]]
+BERLIN = 'Europe/Berlin'
+UTC = dt.UTC
+
+
+def utc(*args, tz=BERLIN):
+    "Return the naive UTC datetime of the local time args in tz"
+    local = dt.datetime(*args, tzinfo=ZoneInfo(tz))
+    return local.astimezone(UTC).replace(tzinfo=None)
+
+
+class SLAClockTestCase(unittest.TestCase):
+    "Test the business-hours clock"
+
+    def clock(self, schedule=OFFICE, holidays=(), tz=BERLIN):
+        return BusinessClock(schedule, holidays, tz)
+
+    def test_within_day(self):
+        clock = self.clock()
+        # Monday 2025-03-03 09:00 + 2 h = 11:00
+        self.assertEqual(
+            clock.deadline(utc(2025, 3, 3, 9), 2 * H), utc(2025, 3, 3, 11))
+        # the lunch break does not count
+        self.assertEqual(
+            clock.deadline(utc(2025, 3, 3, 11), 2 * H), utc(2025, 3, 3, 14))
+
+    def test_evening(self):
+        clock = self.clock()
+        # reported Monday 16:00, 4 h → Tuesday 11:00
+        self.assertEqual(
+            clock.deadline(utc(2025, 3, 3, 16), 4 * H), utc(2025, 3, 4, 11))
+        # reported in the evening: the clock starts next morning
+        self.assertEqual(
+            clock.deadline(utc(2025, 3, 3, 20), 1 * H), utc(2025, 3, 4, 9))
+        self.assertEqual(
+            clock.elapsed(utc(2025, 3, 3, 16), utc(2025, 3, 4, 9)), 2 * H)
+
+    def test_weekend(self):
+        clock = self.clock()
+        # Friday 2025-03-07 16:00 + 2 h → Monday 10:00
+        self.assertEqual(
+            clock.deadline(utc(2025, 3, 7, 16), 2 * H), utc(2025, 3, 10, 9))
+        self.assertEqual(
+            clock.elapsed(utc(2025, 3, 7, 16), utc(2025, 3, 10, 9)), 2 * H)
+        # reported on Saturday
+        self.assertEqual(
+            clock.deadline(utc(2025, 3, 8, 10), 30 * dt.timedelta(
+                    minutes=1)),
+            utc(2025, 3, 10, 8, 30))
+
+    def test_holiday(self):
+        # Friday 2025-04-18 (Good Friday) and Monday 2025-04-21 off
+        clock = self.clock(
+            holidays=[dt.date(2025, 4, 18), dt.date(2025, 4, 21)])
+        self.assertEqual(
+            clock.deadline(utc(2025, 4, 17, 16), 2 * H),
+            utc(2025, 4, 22, 9))
+        self.assertEqual(
+            clock.elapsed(utc(2025, 4, 17, 0), utc(2025, 4, 23, 0)), 16 * H)
+
+    def test_dst_spring(self):
+        # Berlin moves from UTC+1 to UTC+2 on Sunday 2025-03-30
+        clock = self.clock()
+        start = utc(2025, 3, 28, 16)
+        self.assertEqual(start, dt.datetime(2025, 3, 28, 15))
+        end = clock.deadline(start, 2 * H)
+        self.assertEqual(end, utc(2025, 3, 31, 9))
+        self.assertEqual(end, dt.datetime(2025, 3, 31, 7))
+        self.assertEqual(clock.elapsed(start, end), 2 * H)
+
+    def test_dst_autumn(self):
+        # Berlin moves from UTC+2 to UTC+1 on Sunday 2025-10-26
+        clock = self.clock()
+        start = utc(2025, 10, 24, 16)
+        end = clock.deadline(start, 2 * H)
+        self.assertEqual(end, dt.datetime(2025, 10, 27, 8))
+        # a 24/7 schedule counts the real hours of the 25-hour day
+        always = self.clock(
+            schedule=[(d, dt.time(0), dt.time(0)) for d in range(7)])
+        self.assertEqual(
+            always.elapsed(utc(2025, 10, 26, 0), utc(2025, 10, 27, 0)),
+            dt.timedelta(hours=25))
+        self.assertEqual(
+            always.deadline(utc(2025, 10, 25, 12), 24 * H),
+            utc(2025, 10, 26, 11))
+
+    def test_pause(self):
+        # waiting on Monday 10:00-14:00 does not count
+        total = elapsed(
+            utc(2025, 3, 3, 8), utc(2025, 3, 3, 17), OFFICE, (), BERLIN,
+            pauses=[(utc(2025, 3, 3, 10), utc(2025, 3, 3, 14))])
+        self.assertEqual(total, 5 * H)
+
+    def test_no_business_hours(self):
+        clock = self.clock(schedule=[])
+        self.assertIsNone(clock.deadline(utc(2025, 3, 3, 9), H))
+        self.assertEqual(
+            clock.elapsed(utc(2025, 3, 3, 9), utc(2025, 3, 4, 9)),
+            dt.timedelta())
+
+    def test_zero_duration(self):
+        clock = self.clock()
+        start = utc(2025, 3, 8, 10)
+        self.assertEqual(clock.deadline(start, dt.timedelta()), start)
+
+
+def reference_is_business(minute, schedule, holidays, tz):
+    local = minute.replace(tzinfo=UTC).astimezone(ZoneInfo(tz))
+    if local.date() in holidays:
+        return False
+    time = local.time().replace(tzinfo=None)
+    return any(w == local.weekday() and s <= time < e
+        for w, s, e in schedule)
+
+
+@st.composite
+def schedules(draw):
+    schedule = []
+    for weekday in draw(st.sets(st.integers(0, 6), min_size=1)):
+        # business hours between 06:00 and 22:00 avoid the DST gap
+        start = draw(st.integers(6 * 4, 20 * 4))
+        end = draw(st.integers(start + 1, 22 * 4))
+        schedule.append((weekday,
+                dt.time(start // 4, start % 4 * 15),
+                dt.time(end // 4, end % 4 * 15)))
+    return schedule
+
+
+class SLAClockPropertyTestCase(unittest.TestCase):
+    "Compare the clock with a minute-by-minute reference"
+
+    @settings(max_examples=50, deadline=None)
+    @given(
+        schedule=schedules(),
+        holiday_offsets=st.sets(st.integers(0, 6), max_size=2),
+        start_minutes=st.integers(0, 6 * 24 * 60),
+        minutes=st.integers(1, 12 * 60),
+        tz=st.sampled_from([BERLIN, 'UTC', 'America/New_York']))
+    def test_against_reference(
+            self, schedule, holiday_offsets, start_minutes, minutes, tz):
+        # the week of the spring DST change in Europe and the USA
+        origin = dt.datetime(2025, 3, 27)
+        holidays = {
+            origin.date() + dt.timedelta(days=d) for d in holiday_offsets}
+        clock = BusinessClock(schedule, holidays, tz)
+        start = origin + dt.timedelta(minutes=start_minutes)
+        end = start + dt.timedelta(minutes=minutes)
+
+        expected = dt.timedelta()
+        minute = start
+        while minute < end:
+            if reference_is_business(minute, schedule, holidays, tz):
+                expected += dt.timedelta(minutes=1)
+            minute += dt.timedelta(minutes=1)
+        self.assertEqual(clock.elapsed(start, end), expected)
+
+        if expected:
+            deadline = clock.deadline(start, expected)
+            # the deadline is the end of the last business minute
+            last = end - dt.timedelta(minutes=1)
+            while not reference_is_business(last, schedule, holidays, tz):
+                last -= dt.timedelta(minutes=1)
+            self.assertEqual(deadline, last + dt.timedelta(minutes=1))
+            self.assertEqual(clock.elapsed(start, deadline), expected)
+
+
+class HTMLTextTestCase(unittest.TestCase):
+    "Test the HTML to text conversion of e-mails"
+
+    def test_script_removed(self):
+        text = html_to_text(
+            '<html><head><script>alert(1)</script></head>'
+            '<body><p>Printer <b>broken</b></p>'
+            '<script type="text/javascript">steal()</script>'
+            '<p>Call me &amp; soon</p></body></html>')
+        self.assertEqual(text, 'Printer broken\n\nCall me & soon')
+        self.assertNotIn('alert', text)
+        self.assertNotIn('steal', text)
+
+
+class CrmServiceTestCase(
+        WebClientViewMixin, PartyCheckReplaceMixin, CompanyTestMixin,
+        ModuleTestCase):
+    "Test CRM Service module"
+    module = 'crm_service'
+
+    @property
+    def _skip_company_rule(self):
+        # crm_lifecycle's timeline also shows rows without company
+        return super()._skip_company_rule | {('crm.timeline', 'company')}
+
+    @with_transaction()
+    def test_ticket_access(self):
+        "CRM users read tickets, only service users change them"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        company = create_company()
+        with set_company(company):
+            ticket = Ticket(title="Printer jams")
+            ticket.save()
+            users = {}
+            for login, group in [
+                    ('sales', 'group_crm_sales'),
+                    ('service', 'group_crm_service')]:
+                users[login] = User(
+                    login=login, name=login,
+                    groups=[ModelData.get_id('crm_lifecycle', group)],
+                    companies=[company], company=company)
+            outsider = User(login='outsider', name="Outsider")
+            User.save([*users.values(), outsider])
+
+            with Transaction().set_user(users['sales'].id), check_access():
+                self.assertEqual(Ticket.search([]), [ticket])
+                with self.assertRaises(AccessError):
+                    Ticket.write([ticket], {'title': "Paper jams"})
+                with self.assertRaises(AccessError):
+                    Ticket.create([{'title': "New"}])
+            with Transaction().set_user(users['service'].id), check_access():
+                Ticket.write([ticket], {'title': "Paper jams"})
+                ticket, = Ticket.search([])
+                self.assertEqual(ticket.title, "Paper jams")
+                # without timesheet or sales rights of their own
+                new, = Ticket.create([{'title': "New"}])
+                self.assertTrue(new.work)
+                Ticket.hand_over([new])
+                self.assertEqual(new.opportunity.crm_channel, 'service')
+            with Transaction().set_user(outsider.id), check_access():
+                with self.assertRaises(AccessError):
+                    Ticket.search([])
+
+    @with_transaction()
+    def test_escalation(self):
+        "Escalation plans one activity and sends one e-mail per level"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        SLA = pool.get('service.sla')
+        Team = pool.get('service.team')
+        Activity = pool.get('crm.activity')
+        ContactMechanism = pool.get('party.contact_mechanism')
+        company = create_company()
+        with set_company(company):
+            lead = create_employee(company, "Leo")
+            ContactMechanism.create([{
+                        'party': lead.party.id,
+                        'type': 'email',
+                        'value': 'leo@example.com',
+                        }])
+            sla = SLA(name="24/7", targets=[{
+                        'priority': 'normal',
+                        'response_hours': 1,
+                        'resolution_hours': 4,
+                        }], hours=[{
+                        'weekday': str(d),
+                        'start_time': dt.time(),
+                        'end_time': dt.time(),
+                        } for d in range(7)])
+            sla.save()
+            team = Team(name="Hotline", lead=lead)
+            team.save()
+            now = dt.datetime.now().replace(microsecond=0)
+            ticket = Ticket(
+                title="Down", team=team, sla=sla,
+                reported_date=now - 2 * H)
+            ticket.save()
+            self.assertEqual(ticket.response_deadline, now - H)
+            self.assertEqual(ticket.sla_state, 'breached')
+
+            target = 'trytond.modules.crm_service.ticket.' \
+                'send_message_transactional'
+            with patch(target) as send:
+                Ticket.escalate()
+                Ticket.escalate()
+            self.assertEqual(send.call_count, 1)
+            self.assertEqual(send.call_args[0][0]['To'], 'leo@example.com')
+            activity, = Activity.search([
+                    ('resource', '=', str(ticket)),
+                    ])
+            self.assertEqual(activity.employee, lead)
+            self.assertEqual(activity.state, 'planned')
+            ticket = Ticket(ticket.id)
+            self.assertEqual(ticket.escalation, 'breached')
+
+    @with_transaction()
+    def test_pause_shifts_deadline(self):
+        "Waiting shifts the resolution deadline by the business time paused"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        SLA = pool.get('service.sla')
+        company = create_company()
+        with set_company(company):
+            sla = SLA(name="Office", timezone=BERLIN, targets=[{
+                        'priority': 'normal',
+                        'response_hours': 2,
+                        'resolution_hours': 8,
+                        }], hours=[{
+                        'weekday': str(w),
+                        'start_time': s,
+                        'end_time': e,
+                        } for w, s, e in OFFICE])
+            sla.save()
+            # Friday 2025-03-07 15:00 in Berlin
+            reported = utc(2025, 3, 7, 15)
+            ticket = Ticket(title="Slow", sla=sla, reported_date=reported)
+            ticket.save()
+            self.assertEqual(ticket.response_deadline, utc(2025, 3, 7, 17))
+            self.assertEqual(ticket.resolution_deadline, utc(2025, 3, 10, 15))
+            self.assertEqual(ticket.sla_state, 'breached')
+
+            Ticket.open([ticket])
+            Ticket.write([ticket], {
+                    'state': 'waiting',
+                    # waiting since Friday 16:00: 1 h on Friday
+                    'paused_since': utc(2025, 3, 7, 16),
+                    })
+            with patch.object(Ticket, '_now', return_value=utc(
+                        2025, 3, 10, 9, 30)):
+                Ticket.open([ticket])
+            ticket = Ticket(ticket.id)
+            # 1 h on Friday and 1.5 h on Monday morning
+            self.assertEqual(ticket.paused_duration, dt.timedelta(
+                    hours=2, minutes=30))
+            self.assertEqual(
+                ticket.resolution_deadline, utc(2025, 3, 11, 8, 30))
+
+
+            # a deleted ticket takes its timesheet work with it
+            Work = pool.get('timesheet.work')
+            mistake, = Ticket.create([{'title': "Mistake"}])
+            work_id = mistake.work.id
+            Ticket.delete([mistake])
+            self.assertEqual(Work.search([('id', '=', work_id)]), [])
+
+    @with_transaction()
+    def test_reply_other_company(self):
+        "A reply to another company's ticket becomes a new ticket"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        other = create_company(name="Other")
+        with set_company(company):
+            ticket = Ticket(title="Printer jams")
+            ticket.save()
+
+        class Email:
+            rec_name = 'email'
+
+            def __init__(self, subject, message_id):
+                self.subject, self.message_id = subject, message_id
+
+            def as_dict(self):
+                return {
+                    'from': 'someone@example.com',
+                    'subject': self.subject,
+                    'text': "Hello",
+                    'headers': {'Message-ID': self.message_id},
+                    }
+
+        subject = f"Re: [{ticket.number}] Printer jams"
+        with set_company(other):
+            result = Ticket.from_inbound_email(Email(subject, '<a@x>'), None)
+            self.assertIsInstance(result, Ticket)
+            self.assertEqual(result.company, other)
+            self.assertIsNone(result.party)
+            self.assertEqual(result.email_from, 'someone@example.com')
+        with set_company(company):
+            result = Ticket.from_inbound_email(Email(subject, '<b@x>'), None)
+            self.assertIsInstance(result, Activity)
+            self.assertEqual(result.resource, ticket)
+            # the same message again is recorded once
+            self.assertEqual(
+                Ticket.from_inbound_email(Email(subject, '<b@x>'), None),
+                result)
+
+
+del ModuleTestCase

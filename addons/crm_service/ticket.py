@@ -1,0 +1,1131 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime as dt
+import re
+from collections import defaultdict
+from email.message import EmailMessage
+from html.parser import HTMLParser
+
+import trytond.config as config
+from sql import Null
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
+from trytond.modules.company.model import employee_field, set_employee
+from trytond.pool import Pool
+from trytond.pyson import Bool, Eval, If
+from trytond.sendmail import send_message_transactional
+from trytond.transaction import Transaction, without_check_access
+
+from .exceptions import (
+    ComplaintError,
+    InboundEmailError,
+    InvoicingError,
+    TicketError,
+    TicketValidationError,
+)
+from .sla import PRIORITIES
+
+CHANNELS = [
+    ('phone', "Phone"),
+    ('email', "E-mail"),
+    ('portal', "Portal"),
+    ('on_site', "On Site"),
+    ('letter', "Letter"),
+    ]
+KINDS = [
+    ('question', "Question"),
+    ('fault', "Fault"),
+    ('complaint', "Complaint"),
+    ('change_request', "Change Request"),
+    ('maintenance', "Maintenance"),
+    ]
+SLA_STATES = [
+    (None, ""),
+    ('on_track', "On Track"),
+    ('at_risk', "At Risk"),
+    ('breached', "Breached"),
+    ]
+ESCALATION_LEVELS = [None, 'at_risk', 'breached']
+NUMBER_IN_SUBJECT = re.compile(r'\[([^\[\]]+)\]')
+SCRIPT_TAG = re.compile(r'<\s*script', re.IGNORECASE)
+
+
+class _TextExtractor(HTMLParser):
+    "Collect the text of an HTML document without scripts and styles"
+    _skip_tags = {'script', 'style', 'head', 'title'}
+    _break_tags = {'br', 'p', 'div', 'li', 'tr', 'h1', 'h2', 'h3', 'h4'}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self._skip_tags:
+            self._skip += 1
+        elif tag in self._break_tags:
+            self.parts.append('\n')
+
+    def handle_endtag(self, tag):
+        if tag in self._skip_tags:
+            self._skip = max(self._skip - 1, 0)
+        elif tag in self._break_tags:
+            self.parts.append('\n')
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(html):
+    "Return the visible text of html, never its scripts"
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    text = ''.join(parser.parts)
+    lines = [' '.join(line.split()) for line in text.splitlines()]
+    return re.sub(r'\n{3,}', '\n\n', '\n'.join(lines)).strip()
+
+
+class Ticket(Workflow, ModelSQL, ModelView):
+    __name__ = 'service.ticket'
+    _rec_name = 'number'
+
+    _states = {
+        'readonly': Eval('state').in_(['closed', 'cancelled']),
+        }
+
+    number = fields.Char("Number", readonly=True)
+    company = fields.Many2One(
+        'company.company', "Company", required=True,
+        states={
+            'readonly': Eval('state') != 'new',
+            })
+    party = fields.Many2One(
+        'party.party', "Customer", ondelete='RESTRICT', states=_states,
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'},
+        help="Empty for e-mails from unknown senders.")
+    contact = fields.Many2One(
+        'party.contact_mechanism', "Contact",
+        domain=[
+            ('party', '=', Eval('party', -1)),
+            ],
+        states=_states,
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
+    email_from = fields.Char(
+        "E-mail From", states=_states,
+        help="The sender address of the e-mail the ticket comes from.")
+    message_id = fields.Char("Message-ID", readonly=True)
+    channel = fields.Selection(
+        CHANNELS, "Channel", required=True, sort=False, states=_states)
+    kind = fields.Selection(
+        KINDS, "Kind", required=True, sort=False, states=_states)
+    priority = fields.Selection(
+        PRIORITIES, "Priority", required=True, sort=False, states=_states)
+    title = fields.Char("Title", required=True, states=_states)
+    description = fields.Text("Description", states=_states)
+    origin = fields.Reference(
+        "Origin", selection='get_origins', states=_states,
+        domain={
+            'sale.sale': [
+                ('company', '=', Eval('company', -1)),
+                If(Bool(Eval('party')),
+                    ('party', '=', Eval('party', -1)), ()),
+                ],
+            'sale.line': [
+                ('sale.company', '=', Eval('company', -1)),
+                ],
+            'account.invoice': [
+                ('company', '=', Eval('company', -1)),
+                ('type', '=', 'out'),
+                ],
+            'account.invoice.line': [
+                ('invoice.company', '=', Eval('company', -1)),
+                ],
+            },
+        help="The sale or invoice the ticket is about.")
+    product = fields.Many2One(
+        'product.product', "Product", states=_states,
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
+    team = fields.Many2One(
+        'service.team', "Team", states=_states,
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ])
+    assignee = fields.Many2One(
+        'company.employee', "Assignee", states=_states,
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ])
+    reported_date = fields.DateTime(
+        "Reported On", required=True,
+        states={
+            'readonly': Eval('state') != 'new',
+            },
+        help="When the customer reported the issue; the SLA clock starts.")
+
+    sla = fields.Many2One(
+        'service.sla', "SLA", ondelete='RESTRICT',
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ],
+        states={
+            'readonly': Eval('state') != 'new',
+            },
+        help="By default the customer's SLA or the configured one.")
+    response_deadline = fields.DateTime("Response Deadline", readonly=True)
+    resolution_deadline = fields.DateTime(
+        "Resolution Deadline", readonly=True)
+    response_risk_date = fields.DateTime("Response At Risk", readonly=True)
+    resolution_risk_date = fields.DateTime(
+        "Resolution At Risk", readonly=True)
+    first_response_date = fields.DateTime("First Response", readonly=True)
+    paused_duration = fields.TimeDelta(
+        "Paused", readonly=True,
+        help="The business time spent waiting or resolved.")
+    paused_since = fields.DateTime("Paused Since", readonly=True)
+    sla_state = fields.Selection(
+        SLA_STATES, "SLA State", readonly=True, sort=False)
+    escalation = fields.Selection([
+            (None, ""),
+            ('at_risk', "At Risk"),
+            ('breached', "Breached"),
+            ], "Escalation", readonly=True, sort=False,
+        help="The highest level escalated to the team lead.")
+
+    activities = fields.One2Many(
+        'crm.activity', 'resource', "Activities",
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ],
+        context={
+            'default_party': Eval('party', -1),
+            },
+        states=_states)
+    complaint = fields.Many2One(
+        'sale.complaint', "Complaint", readonly=True, ondelete='SET NULL')
+    complaint_state = fields.Function(fields.Selection(
+            'get_complaint_states', "Complaint State"),
+        'get_complaint_state')
+    opportunity = fields.Many2One(
+        'sale.opportunity', "Opportunity", readonly=True,
+        ondelete='SET NULL')
+    work = fields.Many2One(
+        'timesheet.work', "Work", readonly=True, ondelete='RESTRICT',
+        help="The timesheet work where the time of the ticket is logged.")
+    billable = fields.Boolean(
+        "Billable", states=_states,
+        help="Whether the logged time is invoiced to the customer.")
+    timesheet_lines = fields.Function(fields.Many2Many(
+            'timesheet.line', None, None, "Timesheet Lines"),
+        'get_timesheet_lines')
+    timesheet_duration = fields.Function(fields.TimeDelta(
+            "Logged Time", 'company_work_time'), 'get_timesheet_duration')
+
+    opened_by = employee_field("Opened By", ['closed', 'cancelled'])
+    opened_date = fields.DateTime("Opened On", readonly=True)
+    waiting_by = employee_field("Waiting By", ['closed', 'cancelled'])
+    waiting_date = fields.DateTime("Waiting Since", readonly=True)
+    resolved_by = employee_field("Resolved By", ['closed', 'cancelled'])
+    resolved_date = fields.DateTime("Resolved On", readonly=True)
+    closed_by = employee_field("Closed By", ['closed', 'cancelled'])
+    closed_date = fields.DateTime("Closed On", readonly=True)
+    cancelled_by = employee_field("Cancelled By", ['closed', 'cancelled'])
+    cancelled_date = fields.DateTime("Cancelled On", readonly=True)
+    state = fields.Selection([
+            ('new', "New"),
+            ('open', "Open"),
+            ('waiting', "Waiting"),
+            ('resolved', "Resolved"),
+            ('closed', "Closed"),
+            ('cancelled', "Cancelled"),
+            ], "State", required=True, readonly=True, sort=False)
+
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        cls.number.search_unaccented = False
+        super().__setup__()
+        t = cls.__table__()
+        running = t.state.in_(cls._sla_running_states())
+        cls._sql_indexes.update({
+                Index(t, (t.number, Index.Similarity())),
+                Index(t, (t.message_id, Index.Equality())),
+                Index(t,
+                    (t.party, Index.Range()),
+                    (t.reported_date, Index.Range(order='DESC'))),
+                Index(t,
+                    (t.state, Index.Equality(cardinality='low')),
+                    where=t.state.in_(cls._open_states())),
+                Index(t, (t.response_risk_date, Index.Range()),
+                    where=running & (t.first_response_date == Null)),
+                Index(t, (t.resolution_risk_date, Index.Range()),
+                    where=running),
+                Index(t, (t.response_deadline, Index.Range())),
+                Index(t, (t.resolution_deadline, Index.Range())),
+                Index(t, (t.sla_state, Index.Equality(cardinality='low')),
+                    (t.reported_date, Index.Range())),
+                })
+        cls._order = [('reported_date', 'DESC'), ('id', 'DESC')]
+        cls._transitions |= {
+            ('new', 'open'),
+            ('new', 'cancelled'),
+            ('open', 'waiting'),
+            ('open', 'resolved'),
+            ('open', 'cancelled'),
+            ('waiting', 'open'),
+            ('waiting', 'resolved'),
+            ('waiting', 'cancelled'),
+            ('resolved', 'open'),
+            ('resolved', 'closed'),
+            ('cancelled', 'new'),
+            }
+        cls._buttons.update({
+                'open': {
+                    'invisible': ~Eval('state').in_(
+                        ['new', 'waiting', 'resolved']),
+                    'icon': If(Eval('state') == 'new',
+                        'tryton-forward', 'tryton-back'),
+                    'depends': ['state'],
+                    },
+                'respond': {
+                    'invisible': (~Eval('state').in_(['new', 'open'])
+                        | Bool(Eval('first_response_date'))),
+                    'icon': 'tryton-email',
+                    'depends': ['state', 'first_response_date'],
+                    },
+                'wait': {
+                    'invisible': Eval('state') != 'open',
+                    'icon': 'tryton-forward',
+                    'depends': ['state'],
+                    },
+                'resolve': {
+                    'invisible': ~Eval('state').in_(['open', 'waiting']),
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                'close': {
+                    # visible while open so the user learns why it is refused
+                    'invisible': ~Eval('state').in_(
+                        ['open', 'waiting', 'resolved']),
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                'cancel': {
+                    'invisible': ~Eval('state').in_(
+                        ['new', 'open', 'waiting']),
+                    'icon': 'tryton-cancel',
+                    'depends': ['state'],
+                    },
+                'draft': {
+                    'invisible': Eval('state') != 'cancelled',
+                    'icon': 'tryton-undo',
+                    'depends': ['state'],
+                    },
+                'create_complaint': {
+                    'invisible': ((Eval('kind') != 'complaint')
+                        | Bool(Eval('complaint'))
+                        | Eval('state').in_(['closed', 'cancelled'])),
+                    'depends': ['kind', 'complaint', 'state'],
+                    },
+                'hand_over': {
+                    'invisible': (Bool(Eval('opportunity'))
+                        | Eval('state').in_(['cancelled'])),
+                    'depends': ['opportunity', 'state'],
+                    },
+                'invoice_time': {
+                    'invisible': ~Eval('billable', False),
+                    'depends': ['billable'],
+                    },
+                })
+
+    @classmethod
+    def _open_states(cls):
+        "Return the states of tickets still to be worked on"
+        return ['new', 'open', 'waiting']
+
+    @classmethod
+    def _sla_running_states(cls):
+        "Return the states in which the SLA clock runs"
+        return ['new', 'open']
+
+    @classmethod
+    def _paused_states(cls):
+        "Return the states in which the SLA clock is paused"
+        return ['waiting', 'resolved']
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_channel(cls):
+        return 'phone'
+
+    @classmethod
+    def default_kind(cls):
+        return 'question'
+
+    @classmethod
+    def default_priority(cls):
+        return 'normal'
+
+    @classmethod
+    def default_reported_date(cls):
+        return dt.datetime.now().replace(microsecond=0)
+
+    @classmethod
+    def default_billable(cls):
+        return False
+
+    @classmethod
+    def default_paused_duration(cls):
+        return dt.timedelta()
+
+    @classmethod
+    def default_state(cls):
+        return 'new'
+
+    @fields.depends('party', 'contact')
+    def on_change_party(self):
+        if self.contact and self.contact.party != self.party:
+            self.contact = None
+
+    @classmethod
+    def _get_origins(cls):
+        "Return the models a ticket may be about"
+        return ['sale.sale', 'sale.line', 'account.invoice',
+            'account.invoice.line']
+
+    @classmethod
+    def get_origins(cls):
+        pool = Pool()
+        IrModel = pool.get('ir.model')
+        get_name = IrModel.get_name
+        return [(None, '')] + [(m, get_name(m)) for m in cls._get_origins()]
+
+    @classmethod
+    def get_complaint_states(cls):
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        return [(None, '')] + Complaint.fields_get(
+            ['state'])['state']['selection']
+
+    @classmethod
+    @without_check_access
+    def get_complaint_state(cls, tickets, name):
+        return {t.id: t.complaint.state if t.complaint else None
+            for t in tickets}
+
+    @classmethod
+    @without_check_access
+    def get_timesheet_lines(cls, tickets, name):
+        pool = Pool()
+        Line = pool.get('timesheet.line')
+        lines = defaultdict(list)
+        works = {t.work.id: t.id for t in tickets if t.work}
+        for line in Line.search([('work', 'in', list(works))],
+                order=[('date', 'ASC'), ('id', 'ASC')]):
+            lines[works[line.work.id]].append(line.id)
+        return {t.id: lines[t.id] for t in tickets}
+
+    @classmethod
+    @without_check_access
+    def get_timesheet_duration(cls, tickets, name):
+        pool = Pool()
+        Work = pool.get('timesheet.work')
+        works = [t.work for t in tickets if t.work]
+        durations = Work.get_duration(works, 'duration')
+        return {t.id: durations.get(t.work.id) if t.work else None
+            for t in tickets}
+
+    def get_rec_name(self, name):
+        items = [self.number or f'({self.id})']
+        if self.title:
+            items.append(self.title)
+        return ' '.join(items)
+
+    @classmethod
+    def search_rec_name(cls, name, clause):
+        _, operator, value = clause[:3]
+        if operator.startswith('!') or operator.startswith('not '):
+            bool_op = 'AND'
+        else:
+            bool_op = 'OR'
+        return [bool_op,
+            ('number', operator, value),
+            ('title', operator, value),
+            ]
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        pool = Pool()
+        Configuration = pool.get('service.configuration')
+        values = super().preprocess_values(mode, values)
+        if mode == 'create' and not values.get('number'):
+            configuration = Configuration(1)
+            if configuration.ticket_sequence:
+                values['number'] = configuration.ticket_sequence.get()
+        return values
+
+    @classmethod
+    def check_modification(cls, mode, tickets, values=None, external=False):
+        super().check_modification(
+            mode, tickets, values=values, external=external)
+        if mode == 'delete':
+            for ticket in tickets:
+                if ticket.state not in {'new', 'cancelled'}:
+                    raise TicketError(gettext(
+                            'crm_service.msg_ticket_delete_not_new',
+                            ticket=ticket.rec_name))
+
+    @classmethod
+    def on_modification(cls, mode, tickets, field_names=None):
+        super().on_modification(mode, tickets, field_names=field_names)
+        if mode == 'create':
+            cls._create_works(tickets)
+        if mode == 'create' or (field_names and field_names & {
+                    'priority', 'sla', 'reported_date', 'party',
+                    'paused_duration'}):
+            cls._update_sla(tickets)
+
+    @classmethod
+    def on_delete(cls, tickets):
+        pool = Pool()
+        Work = pool.get('timesheet.work')
+        callback = super().on_delete(tickets)
+        # the work would keep a dangling origin; its lines prevent deletion
+        works = [t.work for t in tickets if t.work]
+        if works:
+            callback.append(lambda: Work.delete(Work.browse(works)))
+        return callback
+
+    @classmethod
+    def copy(cls, tickets, default=None):
+        default = default.copy() if default is not None else {}
+        for fname in [
+                'number', 'message_id', 'response_deadline',
+                'resolution_deadline', 'response_risk_date',
+                'resolution_risk_date', 'first_response_date',
+                'paused_since', 'sla_state', 'escalation', 'activities',
+                'complaint', 'opportunity', 'work', 'opened_by',
+                'opened_date', 'waiting_by', 'waiting_date', 'resolved_by',
+                'resolved_date', 'closed_by', 'closed_date', 'cancelled_by',
+                'cancelled_date']:
+            default.setdefault(fname, None)
+        default.setdefault('paused_duration', dt.timedelta())
+        default.setdefault('reported_date', cls.default_reported_date())
+        return super().copy(tickets, default=default)
+
+    @classmethod
+    def _create_works(cls, tickets):
+        "Create the timesheet work of each ticket"
+        pool = Pool()
+        Work = pool.get('timesheet.work')
+        tickets = [t for t in tickets if not t.work]
+        works = [Work(origin=t, company=t.company) for t in tickets]
+        # the ticket owns its work: no timesheet rights needed to create it
+        with without_check_access():
+            Work.save(works)
+        to_write = []
+        for ticket, work in zip(tickets, works):
+            to_write.extend(([ticket], {'work': work.id}))
+        if to_write:
+            cls.write(*to_write)
+
+    # SLA clock
+
+    @classmethod
+    def _now(cls):
+        return dt.datetime.now().replace(microsecond=0)
+
+    def _get_sla(self):
+        "Return the SLA that applies to the ticket"
+        pool = Pool()
+        Configuration = pool.get('service.configuration')
+        if self.party and self.party.service_sla:
+            if self.party.service_sla.company == self.company:
+                return self.party.service_sla
+        sla = Configuration(1).default_sla
+        if sla and sla.company == self.company:
+            return sla
+
+    def _get_deadlines(self):
+        "Return the deadlines and at-risk dates of the ticket's SLA"
+        values = dict.fromkeys([
+                'response_deadline', 'response_risk_date',
+                'resolution_deadline', 'resolution_risk_date'])
+        if not self.sla:
+            return values
+        response, resolution = self.sla.get_target(self.priority)
+        if response is None:
+            return values
+        clock = self.sla.clock
+        share = self.sla.at_risk_share
+        start = self.reported_date
+        paused = self.paused_duration or dt.timedelta()
+        values['response_deadline'] = clock.deadline(start, response)
+        values['response_risk_date'] = clock.deadline(start, response * share)
+        values['resolution_deadline'] = clock.deadline(
+            start, resolution + paused)
+        values['resolution_risk_date'] = clock.deadline(
+            start, resolution * share + paused)
+        return values
+
+    def _get_sla_state(self, now):
+        "Return the SLA state of the ticket at now"
+        if not self.sla or not self.response_deadline:
+            return None
+        breached = at_risk = False
+        running = self.state in self._sla_running_states()
+        if self.first_response_date:
+            breached |= self.first_response_date > self.response_deadline
+        elif running:
+            breached |= now > self.response_deadline
+            at_risk |= now >= self.response_risk_date
+        if self.resolved_date:
+            breached |= self.resolved_date > self.resolution_deadline
+        elif running:
+            breached |= now > self.resolution_deadline
+            at_risk |= now >= self.resolution_risk_date
+        elif self.sla_state == 'breached':
+            breached = True
+        if breached:
+            return 'breached'
+        elif at_risk:
+            return 'at_risk'
+        return 'on_track'
+
+    @classmethod
+    def _update_sla(cls, tickets, now=None):
+        "Compute and store the SLA, deadlines and state of the tickets"
+        if now is None:
+            now = cls._now()
+        to_write = []
+        for ticket in tickets:
+            values = {}
+            if not ticket.sla and ticket.state == 'new':
+                sla = ticket._get_sla()
+                if sla:
+                    ticket.sla = values['sla'] = sla.id
+            for fname, value in ticket._get_deadlines().items():
+                if getattr(ticket, fname) != value:
+                    values[fname] = value
+                    setattr(ticket, fname, value)
+            sla_state = ticket._get_sla_state(now)
+            if sla_state != ticket.sla_state:
+                values['sla_state'] = sla_state
+            if values:
+                to_write.extend(([ticket], values))
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    def _pause(cls, tickets):
+        now = cls._now()
+        cls.write([t for t in tickets if not t.paused_since], {
+                'paused_since': now,
+                })
+
+    @classmethod
+    def _resume(cls, tickets):
+        "Add the business time spent paused and shift the deadlines"
+        now = cls._now()
+        to_write = []
+        for ticket in tickets:
+            if not ticket.paused_since:
+                continue
+            paused = ticket.paused_duration or dt.timedelta()
+            if ticket.sla:
+                paused += ticket.sla.clock.elapsed(ticket.paused_since, now)
+            to_write.extend(([ticket], {
+                        'paused_since': None,
+                        'paused_duration': paused,
+                        'resolved_date': None,
+                        }))
+        if to_write:
+            cls.write(*to_write)
+
+    @classmethod
+    def record_first_response(cls, tickets, date=None):
+        "Record the first response to the tickets and open the new ones"
+        if date is None:
+            date = cls._now()
+        tickets = [t for t in tickets if not t.first_response_date]
+        if not tickets:
+            return
+        cls.write(tickets, {'first_response_date': date})
+        cls.open([t for t in tickets if t.state == 'new'])
+        cls._update_sla(tickets)
+
+    @classmethod
+    def escalate(cls):
+        "Mark tickets at risk or breached and plan an escalation activity"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        now = cls._now()
+        tickets = cls.search([
+                ('state', 'in', cls._sla_running_states()),
+                ('sla', '!=', None),
+                ['OR', [
+                        ('first_response_date', '=', None),
+                        ('response_risk_date', '<=', now),
+                        ],
+                    ('resolution_risk_date', '<=', now),
+                    ],
+                ])
+        by_state = defaultdict(list)
+        activities, escalated = [], defaultdict(list)
+        for ticket in tickets:
+            sla_state = ticket._get_sla_state(now)
+            if sla_state != ticket.sla_state:
+                by_state[sla_state].append(ticket)
+            if sla_state not in ESCALATION_LEVELS:
+                continue
+            level = ESCALATION_LEVELS.index(sla_state)
+            if level > ESCALATION_LEVELS.index(ticket.escalation):
+                activities.append(ticket._get_escalation_activity(sla_state))
+                escalated[sla_state].append(ticket)
+        to_write = []
+        for sla_state, records in by_state.items():
+            to_write.extend((records, {'sla_state': sla_state}))
+        for level, records in escalated.items():
+            to_write.extend((records, {'escalation': level}))
+        if to_write:
+            cls.write(*to_write)
+        Activity.save(activities)
+        cls._notify_escalations(activities)
+
+    @classmethod
+    def _notify_escalations(cls, activities):
+        "Send an e-mail of each escalation to its employee once committed"
+        from_ = config.get('email', 'from')
+        for activity in activities:
+            to = activity.employee.party.email if activity.employee else None
+            if not to or not from_:
+                continue
+            msg = EmailMessage()
+            msg['From'] = from_
+            msg['To'] = to
+            msg['Subject'] = activity.subject
+            msg.set_content(activity.resource.description or '')
+            send_message_transactional(msg, strict=False)
+
+    def _get_escalation_activity(self, level):
+        "Return the activity planned for the team lead at level"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        employee = (self.team.lead if self.team and self.team.lead
+            else self.assignee)
+        return Activity(
+            company=self.company,
+            activity_type='note',
+            direction='internal',
+            subject=gettext(
+                'crm_service.msg_ticket_escalation_subject',
+                level=dict(self.__class__.escalation.selection)[level],
+                ticket=self.rec_name),
+            party=self.party or self.company.party,
+            contact=self.contact,
+            resource=self,
+            employee=employee,
+            date=self._now(),
+            state='planned')
+
+    # Workflow
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('open')
+    @set_employee('opened_by')
+    def open(cls, tickets):
+        cls._resume(tickets)
+        cls.write([t for t in tickets if not t.opened_date], {
+                'opened_date': cls._now(),
+                })
+
+    @classmethod
+    @ModelView.button
+    def respond(cls, tickets):
+        "Log an outgoing response, which is the first response"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        User = pool.get('res.user')
+        employee = User(Transaction().user).employee
+        activities = []
+        for ticket in tickets:
+            if ticket.first_response_date:
+                continue
+            activities.append(Activity(
+                    company=ticket.company,
+                    activity_type=(
+                        'email' if ticket.channel == 'email' else 'call'),
+                    direction='out',
+                    subject=gettext(
+                        'crm_service.msg_ticket_response_subject',
+                        ticket=ticket.rec_name),
+                    party=ticket.party or ticket.company.party,
+                    contact=ticket.contact,
+                    resource=ticket,
+                    employee=(employee
+                        if employee and employee.company == ticket.company
+                        else None),
+                    date=cls._now(),
+                    state='done'))
+        Activity.save(activities)
+        # the activities recorded the response; read the tickets again
+        cls.record_first_response(cls.browse(tickets))
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('waiting')
+    @set_employee('waiting_by')
+    def wait(cls, tickets):
+        cls._pause(tickets)
+        cls.write(tickets, {'waiting_date': cls._now()})
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('resolved')
+    @set_employee('resolved_by')
+    def resolve(cls, tickets):
+        cls._resume(tickets)
+        now = cls._now()
+        cls.write(tickets, {'resolved_date': now})
+        cls._update_sla(tickets, now=now)
+        cls._pause(tickets)
+
+    @classmethod
+    @ModelView.button
+    def close(cls, tickets):
+        for ticket in tickets:
+            if ticket.state != 'resolved':
+                raise TicketValidationError(gettext(
+                        'crm_service.msg_ticket_close_not_resolved',
+                        ticket=ticket.rec_name))
+        cls._close(tickets)
+
+    @classmethod
+    @Workflow.transition('closed')
+    @set_employee('closed_by')
+    def _close(cls, tickets):
+        cls.write(tickets, {'closed_date': cls._now()})
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('cancelled')
+    @set_employee('cancelled_by')
+    def cancel(cls, tickets):
+        cls.write(tickets, {'cancelled_date': cls._now()})
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('new')
+    def draft(cls, tickets):
+        cls.write(tickets, {
+                'cancelled_by': None,
+                'cancelled_date': None,
+                })
+
+    # Complaints, hand-over and invoicing
+
+    @classmethod
+    @ModelView.button
+    def create_complaint(cls, tickets):
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        complaints, with_complaint = [], []
+        for ticket in tickets:
+            if ticket.complaint:
+                continue
+            complaints.append(ticket._get_complaint())
+            with_complaint.append(ticket)
+        # the button is for service users, who need no sales rights
+        with without_check_access():
+            Complaint.save(complaints)
+        to_write = []
+        for ticket, complaint in zip(with_complaint, complaints):
+            to_write.extend(([ticket], {'complaint': complaint.id}))
+        if to_write:
+            cls.write(*to_write)
+
+    def _get_complaint(self):
+        "Return the standard complaint for the ticket's origin"
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        Type = pool.get('sale.complaint.type')
+        if self.kind != 'complaint':
+            raise ComplaintError(gettext(
+                    'crm_service.msg_ticket_complaint_kind',
+                    ticket=self.rec_name))
+        if not self.origin or self.origin.id < 0:
+            raise ComplaintError(gettext(
+                    'crm_service.msg_ticket_complaint_no_origin',
+                    ticket=self.rec_name))
+        model = self.origin.__name__
+        types = Type.search([('origin.name', '=', model)], limit=1)
+        if not types:
+            raise ComplaintError(gettext(
+                    'crm_service.msg_ticket_complaint_no_type',
+                    ticket=self.rec_name, model=model))
+        type_, = types
+        if model in {'sale.sale', 'account.invoice'}:
+            customer = self.origin.party
+        elif model == 'sale.line':
+            customer = self.origin.sale.party
+        else:
+            customer = self.origin.invoice.party
+        return Complaint(
+            company=self.company,
+            customer=self.party or customer,
+            type=type_,
+            origin=self.origin,
+            reference=self.number,
+            description='\n\n'.join(
+                filter(None, [self.title, self.description])))
+
+    @classmethod
+    @ModelView.button
+    def hand_over(cls, tickets):
+        "Hand the tickets over to sales as follow-up opportunities"
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        tickets = [t for t in tickets if not t.opportunity]
+        opportunities = [t._get_opportunity() for t in tickets]
+        with without_check_access():
+            Opportunity.save(opportunities)
+        to_write = []
+        for ticket, opportunity in zip(tickets, opportunities):
+            to_write.extend(([ticket], {'opportunity': opportunity.id}))
+        if to_write:
+            cls.write(*to_write)
+
+    def _get_opportunity(self):
+        pool = Pool()
+        Opportunity = pool.get('sale.opportunity')
+        opportunity = Opportunity(
+            company=self.company,
+            currency=self.company.currency,
+            party=self.party,
+            contact=self.contact,
+            description=self.title,
+            employee=self.assignee,
+            crm_channel='service',
+            crm_origin=self)
+        return opportunity
+
+    @classmethod
+    @ModelView.button
+    def invoice_time(cls, tickets):
+        "Invoice the uninvoiced billable time of the tickets per customer"
+        pool = Pool()
+        Configuration = pool.get('service.configuration')
+        Invoice = pool.get('account.invoice')
+        InvoiceLine = pool.get('account.invoice.line')
+        Line = pool.get('timesheet.line')
+        if not tickets:
+            return
+        works = {t.work.id: t for t in tickets if t.billable and t.work}
+        lines = Line.search([
+                ('work', 'in', list(works)),
+                ('service_invoice_line', '=', None),
+                ])
+        if not lines:
+            raise InvoicingError(gettext(
+                    'crm_service.msg_ticket_nothing_to_invoice',
+                    tickets=', '.join(t.rec_name for t in tickets[:5])))
+        product = Configuration(1).service_product
+        if not product:
+            raise InvoicingError(gettext(
+                    'crm_service.msg_ticket_invoice_no_product'))
+        ticket_lines = defaultdict(list)
+        for line in lines:
+            ticket = works[line.work.id]
+            if not ticket.party:
+                raise InvoicingError(gettext(
+                        'crm_service.msg_ticket_invoice_no_party',
+                        ticket=ticket.rec_name))
+            ticket_lines[ticket].append(line)
+        invoices = {}
+        invoice_lines = []
+        for ticket, lines in ticket_lines.items():
+            key = (ticket.company, ticket.party)
+            if key not in invoices:
+                invoices[key] = ticket._get_time_invoice()
+            invoice_line = ticket._get_time_invoice_line(
+                invoices[key], product, lines)
+            invoice_lines.append((invoice_line, lines))
+        with without_check_access():
+            Invoice.save(invoices.values())
+            InvoiceLine.save([il for il, _ in invoice_lines])
+            Invoice.update_taxes(list(invoices.values()))
+        to_write = []
+        for invoice_line, lines in invoice_lines:
+            to_write.extend((lines, {'service_invoice_line': invoice_line.id}))
+        with without_check_access():
+            Line.write(*to_write)
+
+    def _get_time_invoice(self):
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        invoice = Invoice(
+            company=self.company,
+            type='out',
+            party=self.party,
+            invoice_address=self.party.address_get(type='invoice'),
+            currency=self.company.currency,
+            account=self.party.account_receivable_used,
+            payment_term=self.party.customer_payment_term)
+        invoice.set_journal()
+        return invoice
+
+    def _get_time_invoice_line(self, invoice, product, lines):
+        pool = Pool()
+        InvoiceLine = pool.get('account.invoice.line')
+        ModelData = pool.get('ir.model.data')
+        Uom = pool.get('product.uom')
+        hour = Uom(ModelData.get_id('product', 'uom_hour'))
+        hours = sum(tl.duration.total_seconds() for tl in lines) / 3600
+        line = InvoiceLine(invoice=invoice, company=self.company)
+        line.on_change_invoice()
+        line.type = 'line'
+        line.product = product
+        line.on_change_product()
+        line.unit = product.default_uom
+        line.quantity = Uom.compute_qty(hour, hours, product.default_uom)
+        line.unit_price = product.list_price_used
+        line.description = f'{product.rec_name}\n{self.rec_name}'
+        line.origin = None
+        if not getattr(line, 'account', None):
+            raise InvoicingError(gettext(
+                    'crm_service.msg_ticket_invoice_no_account',
+                    product=product.rec_name))
+        return line
+
+    # E-mail intake
+
+    @classmethod
+    def from_inbound_email(cls, email_, rule):
+        """Create a ticket from an e-mail, or log a reply whose subject holds
+        [<ticket number>] on that ticket"""
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        try:
+            data = email_.as_dict()
+        except Exception:
+            data = {}
+        sender = data.get('from')
+        if not sender or '@' not in sender:
+            raise InboundEmailError(gettext(
+                    'crm_service.msg_inbound_email_invalid',
+                    email=email_.rec_name))
+        company = cls._inbound_company()
+        headers = {k.lower(): v for k, v in data.get('headers', {}).items()}
+        message_id = (headers.get('message-id') or '').strip() or None
+        if message_id:
+            tickets = cls.search([
+                    ('message_id', '=', message_id),
+                    ('company', '=', company.id),
+                    ], limit=1)
+            if tickets:
+                return tickets[0]
+            activities = Activity.search([
+                    ('service_message_id', '=', message_id),
+                    ('company', '=', company.id),
+                    ], limit=1)
+            if activities:
+                return activities[0]
+        subject = ' '.join(str(data.get('subject') or '').split())
+        text, html = data.get('text'), data.get('html')
+        # a single-part message gives its body as text whatever its type
+        if html and (not text or text == html):
+            text = html_to_text(str(html))
+        elif text and SCRIPT_TAG.search(str(text)):
+            text = html_to_text(str(text))
+        text = str(text or '').strip()
+
+        ticket = cls._ticket_in_subject(subject, company)
+        if ticket:
+            activity = Activity(
+                company=company,
+                activity_type='email',
+                direction='in',
+                subject=subject[:256] or gettext(
+                    'crm_service.msg_ticket_no_subject'),
+                description=text,
+                party=ticket.party or company.party,
+                contact=ticket.contact,
+                resource=ticket,
+                date=cls._now(),
+                service_message_id=message_id,
+                state='done')
+            activity.save()
+            cls.open([ticket] if ticket.state in cls._paused_states() else [])
+            return activity
+
+        party, contact = cls._party_from_email(sender)
+        ticket = cls(
+            company=company,
+            party=party,
+            contact=contact,
+            email_from=sender,
+            message_id=message_id,
+            channel='email',
+            title=subject[:256] or gettext(
+                'crm_service.msg_ticket_no_subject'),
+            description=text)
+        ticket.save()
+        return ticket
+
+    @classmethod
+    def _inbound_company(cls):
+        pool = Pool()
+        Company = pool.get('company.company')
+        company_id = Transaction().context.get('company')
+        if company_id is None:
+            companies = Company.search([], limit=2)
+            if len(companies) == 1:
+                company_id = companies[0].id
+        if company_id is None:
+            raise InboundEmailError(gettext(
+                    'crm_service.msg_ticket_no_company'))
+        return Company(company_id)
+
+    @classmethod
+    def _ticket_in_subject(cls, subject, company):
+        "Return the ticket whose number is in brackets in the subject"
+        numbers = NUMBER_IN_SUBJECT.findall(subject or '')
+        if not numbers:
+            return None
+        tickets = cls.search([
+                ('number', 'in', [n.strip() for n in numbers]),
+                ('company', '=', company.id),
+                ], limit=1)
+        return tickets[0] if tickets else None
+
+    @classmethod
+    def _party_from_email(cls, address):
+        "Return the party and contact mechanism of the e-mail address"
+        pool = Pool()
+        ContactMechanism = pool.get('party.contact_mechanism')
+        escaped = (address.replace('\\', '\\\\')
+            .replace('%', '\\%').replace('_', '\\_'))
+        mechanisms = ContactMechanism.search([
+                ('type', '=', 'email'),
+                ('value', 'ilike', escaped),
+                ], limit=1)
+        if mechanisms:
+            mechanism, = mechanisms
+            return mechanism.party, mechanism
+        return None, None

@@ -1,0 +1,44 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from sql import Literal, Null
+from sql.conditionals import Coalesce
+from sql.operators import Concat
+from trytond.pool import Pool, PoolMeta
+
+
+class Timeline(metaclass=PoolMeta):
+    __name__ = 'crm.timeline'
+
+    @classmethod
+    def _get_kinds(cls):
+        return super()._get_kinds() + [('ticket', "Service Ticket")]
+
+    @classmethod
+    def _get_documents(cls):
+        return super()._get_documents() + ['service.ticket']
+
+    @classmethod
+    def _state_models(cls):
+        return {
+            **super()._state_models(),
+            'ticket': ('service.ticket', 'state'),
+            }
+
+    @classmethod
+    def _timeline_queries(cls):
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        ticket = Ticket.__table__()
+        return super()._timeline_queries() + [
+            ticket.select(*cls._columns(
+                    20, ticket, 'service.ticket',
+                    party=ticket.party, date=ticket.reported_date,
+                    kind=Literal('ticket'),
+                    summary=Concat(Concat(
+                            Coalesce(ticket.number, ''), ' '),
+                        Coalesce(ticket.title, '')),
+                    state=ticket.state, employee=ticket.assignee,
+                    company=ticket.company),
+                where=ticket.party != Null),
+            ]

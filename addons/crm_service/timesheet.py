@@ -1,0 +1,81 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from trytond.i18n import gettext
+from trytond.model import Index, fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Bool, Eval
+
+from .exceptions import TimesheetLineError
+
+
+class Work(metaclass=PoolMeta):
+    __name__ = 'timesheet.work'
+
+    @classmethod
+    def _get_origin(cls):
+        return super()._get_origin() + ['service.ticket']
+
+
+class Line(metaclass=PoolMeta):
+    __name__ = 'timesheet.line'
+
+    service_invoice_line = fields.Many2One(
+        'account.invoice.line', "Service Invoice Line", readonly=True,
+        ondelete='SET NULL',
+        help="The invoice line of the billable service time.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.add(
+            Index(t, (t.service_invoice_line, Index.Range())))
+        for fname in ['employee', 'date', 'duration', 'work', 'company']:
+            field = getattr(cls, fname)
+            field.states = field.states.copy()
+            readonly = field.states.get('readonly')
+            invoiced = Bool(Eval('service_invoice_line'))
+            field.states['readonly'] = (
+                readonly | invoiced if readonly else invoiced)
+            field.depends |= {'service_invoice_line'}
+
+    @classmethod
+    def copy(cls, lines, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('service_invoice_line', None)
+        return super().copy(lines, default=default)
+
+    @classmethod
+    def check_modification(cls, mode, lines, values=None, external=False):
+        super().check_modification(
+            mode, lines, values=values, external=external)
+        # Linking to and unlinking from the invoice line is the invoicing
+        if mode == 'write' and set(values) <= {'service_invoice_line'}:
+            return
+        if mode in {'write', 'delete'}:
+            for line in lines:
+                if line.service_invoice_line:
+                    raise TimesheetLineError(gettext(
+                            'crm_service.msg_timesheet_line_invoiced',
+                            line=line.rec_name))
+        cls.check_ticket_open(lines)
+
+    @classmethod
+    def on_modification(cls, mode, lines, field_names=None):
+        super().on_modification(mode, lines, field_names=field_names)
+        if mode == 'write' and field_names and 'work' in field_names:
+            cls.check_ticket_open(lines)
+
+    @classmethod
+    def check_ticket_open(cls, lines):
+        "Refuse time on closed or cancelled tickets"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        for line in lines:
+            origin = line.work.origin if line.work else None
+            if (isinstance(origin, Ticket)
+                    and origin.state in {'closed', 'cancelled'}):
+                raise TimesheetLineError(gettext(
+                        'crm_service.msg_timesheet_closed_ticket',
+                        ticket=origin.rec_name))
