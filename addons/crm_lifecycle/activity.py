@@ -9,6 +9,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from .common import model_selection
 from .exceptions import ActivityDeleteError, ActivityValidationError
 
 ACTIVITY_TYPES = [
@@ -169,10 +170,7 @@ class Activity(Workflow, ModelSQL, ModelView):
 
     @classmethod
     def get_resources(cls):
-        pool = Pool()
-        IrModel = pool.get('ir.model')
-        get_name = IrModel.get_name
-        return [(None, '')] + [(m, get_name(m)) for m in cls._get_resources()]
+        return model_selection(cls._get_resources())
 
     @classmethod
     def _followup_bounds(cls):

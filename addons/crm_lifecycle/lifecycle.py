@@ -14,6 +14,7 @@ from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
+from .common import model_selection
 from .exceptions import StageAccessError
 
 STAGES = [
@@ -77,10 +78,7 @@ class LifecycleHistory(ModelSQL, ModelView):
 
     @classmethod
     def get_origin(cls):
-        pool = Pool()
-        IrModel = pool.get('ir.model')
-        get_name = IrModel.get_name
-        return [(None, '')] + [(m, get_name(m)) for m in cls._get_origin()]
+        return model_selection(cls._get_origin())
 
 
 class PartyLifecycleMixin:

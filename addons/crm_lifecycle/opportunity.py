@@ -12,6 +12,7 @@ from trytond.model import (
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 
+from .common import ChannelEventMixin, model_selection, updates_lifecycle
 from .exceptions import LostReasonError
 from .party import channel_field
 
@@ -23,7 +24,7 @@ class LostReason(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     name = fields.Char("Name", required=True, translate=True)
 
 
-class Opportunity(metaclass=PoolMeta):
+class Opportunity(ChannelEventMixin, metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
 
     crm_channel = channel_field(
@@ -55,20 +56,7 @@ class Opportunity(metaclass=PoolMeta):
 
     @classmethod
     def get_crm_origins(cls):
-        pool = Pool()
-        IrModel = pool.get('ir.model')
-        get_name = IrModel.get_name
-        return [(None, '')] + [
-            (m, get_name(m)) for m in cls._get_crm_origins()]
-
-    @fields.depends('party', 'crm_channel', 'marketing_campaign')
-    def on_change_party(self):
-        super().on_change_party()
-        if self.party:
-            if not self.crm_channel:
-                self.crm_channel = self.party.crm_channel
-            if not self.marketing_campaign:
-                self.marketing_campaign = self.party.crm_event
+        return model_selection(cls._get_crm_origins())
 
     def _get_sale_opportunity(self):
         sale = super()._get_sale_opportunity()
@@ -90,23 +78,18 @@ class Opportunity(metaclass=PoolMeta):
             Party.update_lifecycle_from(opportunities, reactivate=True)
 
     @classmethod
+    @updates_lifecycle(reactivate=True)
     def lead(cls, opportunities):
-        pool = Pool()
-        Party = pool.get('party.party')
         super().lead(opportunities)
-        Party.update_lifecycle_from(opportunities, reactivate=True)
 
     @classmethod
+    @updates_lifecycle(reactivate=True)
     def opportunity(cls, opportunities):
-        pool = Pool()
-        Party = pool.get('party.party')
         super().opportunity(opportunities)
-        Party.update_lifecycle_from(opportunities, reactivate=True)
 
     @classmethod
+    @updates_lifecycle()
     def lost(cls, opportunities):
-        pool = Pool()
-        Party = pool.get('party.party')
         # Opportunities lost because all their sales were cancelled are
         # lost by the sales, not by a salesperson's decision.
         for opportunity in opportunities:
@@ -115,11 +98,8 @@ class Opportunity(metaclass=PoolMeta):
                         'crm_lifecycle.msg_opportunity_lost_reason',
                         opportunity=opportunity.rec_name))
         super().lost(opportunities)
-        Party.update_lifecycle_from(opportunities)
 
     @classmethod
+    @updates_lifecycle()
     def cancel(cls, opportunities):
-        pool = Pool()
-        Party = pool.get('party.party')
         super().cancel(opportunities)
-        Party.update_lifecycle_from(opportunities)

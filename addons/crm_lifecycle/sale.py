@@ -9,10 +9,11 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from .common import ChannelEventMixin, updates_lifecycle
 from .party import channel_field
 
 
-class Sale(metaclass=PoolMeta):
+class Sale(ChannelEventMixin, metaclass=PoolMeta):
     __name__ = 'sale.sale'
 
     crm_channel = channel_field(
@@ -31,15 +32,6 @@ class Sale(metaclass=PoolMeta):
         cls._sql_indexes.add(
             Index(t, (t.crm_channel, Index.Equality(cardinality='low'))))
 
-    @fields.depends('party', 'crm_channel', 'marketing_campaign')
-    def on_change_party(self):
-        super().on_change_party()
-        if self.party:
-            if not self.crm_channel:
-                self.crm_channel = self.party.crm_channel
-            if not self.marketing_campaign:
-                self.marketing_campaign = self.party.crm_event
-
     @classmethod
     def copy(cls, sales, default=None):
         default = default.copy() if default is not None else {}
@@ -47,25 +39,19 @@ class Sale(metaclass=PoolMeta):
         return super().copy(sales, default=default)
 
     @classmethod
+    @updates_lifecycle(reactivate=True)
     def quote(cls, sales):
-        pool = Pool()
-        Party = pool.get('party.party')
         super().quote(sales)
-        Party.update_lifecycle_from(sales, reactivate=True)
 
     @classmethod
+    @updates_lifecycle(reactivate=True)
     def confirm(cls, sales):
-        pool = Pool()
-        Party = pool.get('party.party')
         super().confirm(sales)
-        Party.update_lifecycle_from(sales, reactivate=True)
 
     @classmethod
+    @updates_lifecycle()
     def cancel(cls, sales):
-        pool = Pool()
-        Party = pool.get('party.party')
         super().cancel(sales)
-        Party.update_lifecycle_from(sales)
 
     @property
     def crm_salesperson(self):

@@ -11,6 +11,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 
 from .activity import ACTIVITY_TYPES
+from .common import model_selection
 
 # A timeline row id is the source id times ID_SPAN plus the source's code,
 # so each source keeps its own range of ids.
@@ -70,10 +71,7 @@ class Timeline(ModelSQL, ModelView):
 
     @classmethod
     def get_documents(cls):
-        pool = Pool()
-        IrModel = pool.get('ir.model')
-        get_name = IrModel.get_name
-        return [(None, '')] + [(m, get_name(m)) for m in cls._get_documents()]
+        return model_selection(cls._get_documents())
 
     @classmethod
     def _columns(cls, code, table, model_name, party, date, kind, summary,
