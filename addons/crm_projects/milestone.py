@@ -1,0 +1,504 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+from collections import defaultdict
+from decimal import Decimal
+
+from trytond.i18n import gettext
+from trytond.model import (
+    Index,
+    ModelSQL,
+    ModelView,
+    Workflow,
+    fields,
+    sequence_ordered,
+)
+from trytond.modules.currency.fields import Monetary
+from trytond.pool import Pool
+from trytond.pyson import Eval, If
+from trytond.transaction import Transaction, without_check_access
+
+from .exceptions import (
+    MilestoneDeleteError,
+    MilestoneValidationError,
+    MilestoneWorkflowError,
+)
+
+
+class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
+    "Project Milestone"
+    __name__ = 'project.milestone'
+
+    _states = {
+        'readonly': ~Eval('state').in_(['planned', 'reached']),
+        }
+
+    project = fields.Many2One(
+        'project.work', "Project", required=True, ondelete='CASCADE',
+        domain=[
+            ('type', '=', 'project'),
+            ('company', '=', Eval('company', -1)),
+            ],
+        states=_states)
+    company = fields.Many2One(
+        'company.company', "Company", required=True, states=_states)
+    name = fields.Char("Name", required=True, states=_states)
+    planned_date = fields.Date("Planned Date", states=_states)
+    deliverable = fields.Text("Deliverable", states=_states)
+    amount_type = fields.Selection([
+            ('percentage', "Percentage of Order"),
+            ('fixed', "Fixed Amount"),
+            ], "Amount Type", required=True, sort=False, states=_states)
+    percentage = fields.Numeric(
+        "Percentage", digits=(16, 4),
+        domain=[
+            If(Eval('amount_type') == 'percentage',
+                ('percentage', '>=', 0),
+                ()),
+            ],
+        states={
+            'invisible': Eval('amount_type') != 'percentage',
+            'required': Eval('amount_type') == 'percentage',
+            'readonly': _states['readonly'],
+            },
+        help="The share of the order's untaxed amount.")
+    fixed_amount = Monetary(
+        "Fixed Amount", currency='currency', digits='currency',
+        domain=[
+            If(Eval('amount_type') == 'fixed',
+                ('fixed_amount', '>=', 0),
+                ()),
+            ],
+        states={
+            'invisible': Eval('amount_type') != 'fixed',
+            'required': Eval('amount_type') == 'fixed',
+            'readonly': _states['readonly'],
+            })
+    amount = fields.Function(Monetary(
+            "Amount", currency='currency', digits='currency',
+            help="The untaxed amount to invoice; the last milestone takes "
+            "the rounding difference to the order's untaxed amount."),
+        'get_amount')
+    invoiced_amount = Monetary(
+        "Invoiced Amount", currency='currency', digits='currency',
+        readonly=True)
+    currency = fields.Function(
+        fields.Many2One('currency.currency', "Currency"),
+        'on_change_with_currency')
+    sale = fields.Function(
+        fields.Many2One('sale.sale', "Sale"), 'on_change_with_sale')
+    party = fields.Function(
+        fields.Many2One(
+            'party.party', "Party",
+            context={
+                'company': Eval('company', -1),
+                },
+            depends={'company'}),
+        'on_change_with_party')
+    reached_date = fields.Date(
+        "Reached On",
+        states={
+            'readonly': ~Eval('state').in_(['planned', 'reached']),
+            })
+    accepted_by = fields.Many2One(
+        'party.contact_mechanism', "Accepted By",
+        domain=[
+            ('party', '=', Eval('party', -1)),
+            ],
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'},
+        states={
+            'readonly': ~Eval('state').in_(['planned', 'reached']),
+            },
+        help="The customer contact who accepted the milestone.")
+    accepted_date = fields.Date(
+        "Accepted On",
+        states={
+            'readonly': ~Eval('state').in_(['planned', 'reached']),
+            })
+    acceptance_note = fields.Text(
+        "Acceptance Note",
+        states={
+            'readonly': ~Eval('state').in_(['planned', 'reached']),
+            })
+    invoice_line = fields.Many2One(
+        'account.invoice.line', "Invoice Line", readonly=True)
+    invoice = fields.Many2One(
+        'account.invoice', "Invoice", readonly=True)
+    state = fields.Selection([
+            ('planned', "Planned"),
+            ('reached', "Reached"),
+            ('accepted', "Accepted"),
+            ('invoiced', "Invoiced"),
+            ('paid', "Paid"),
+            ('cancelled', "Cancelled"),
+            ], "State", required=True, readonly=True, sort=False)
+
+    del _states
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t, (t.project, Index.Range())),
+                Index(t, (t.invoice, Index.Range())),
+                Index(t,
+                    (t.planned_date, Index.Range()),
+                    where=t.state.in_(['planned', 'reached', 'accepted'])),
+                })
+        cls._order = [
+            ('project', 'ASC'), ('sequence', 'ASC NULLS LAST'),
+            ('id', 'ASC')]
+        cls._transitions |= {
+            ('planned', 'reached'),
+            ('reached', 'planned'),
+            ('reached', 'accepted'),
+            ('accepted', 'invoiced'),
+            ('invoiced', 'paid'),
+            ('invoiced', 'accepted'),
+            ('planned', 'cancelled'),
+            ('reached', 'cancelled'),
+            ('accepted', 'cancelled'),
+            ('cancelled', 'planned'),
+            }
+        cls._buttons.update({
+                'plan': {
+                    'invisible': ~Eval('state').in_(
+                        ['reached', 'cancelled']),
+                    'icon': 'tryton-undo',
+                    'depends': ['state'],
+                    },
+                'reach': {
+                    'invisible': Eval('state') != 'planned',
+                    'icon': 'tryton-forward',
+                    'depends': ['state'],
+                    },
+                'accept': {
+                    'invisible': Eval('state') != 'reached',
+                    'icon': 'tryton-ok',
+                    'depends': ['state'],
+                    },
+                # Visible from reached so that the user learns that the
+                # customer must accept first
+                'create_invoice': {
+                    'invisible': ~Eval('state').in_(['reached', 'accepted']),
+                    'icon': 'tryton-forward',
+                    'depends': ['state'],
+                    },
+                'cancel': {
+                    'invisible': Eval('state') == 'cancelled',
+                    'icon': 'tryton-cancel',
+                    'depends': ['state'],
+                    },
+                })
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_amount_type(cls):
+        return 'percentage'
+
+    @classmethod
+    def default_state(cls):
+        return 'planned'
+
+    @fields.depends('company')
+    def on_change_with_currency(self, name=None):
+        return self.company.currency if self.company else None
+
+    @fields.depends('project', '_parent_project.sale')
+    def on_change_with_sale(self, name=None):
+        return self.project.sale if self.project else None
+
+    @fields.depends('project', '_parent_project.party')
+    def on_change_with_party(self, name=None):
+        return self.project.party if self.project else None
+
+    @fields.depends('project', '_parent_project.company')
+    def on_change_project(self):
+        if self.project and self.project.company:
+            self.company = self.project.company
+
+    @classmethod
+    def _open_states(cls):
+        "The states of milestones that count for the order"
+        return ['planned', 'reached', 'accepted', 'invoiced', 'paid']
+
+    @staticmethod
+    def _order_amount(project):
+        "The untaxed amount of the order the percentages refer to"
+        if project.sale:
+            return project.sale.untaxed_amount or Decimal(0)
+        return Decimal(0)
+
+    @classmethod
+    def _project_amounts(cls, projects):
+        "Return {milestone id: amount} for all milestones of the projects"
+        milestones = cls.search([
+                ('project', 'in', [p.id for p in projects]),
+                ('state', 'in', cls._open_states()),
+                ], order=[
+                ('project', 'ASC'), ('sequence', 'ASC NULLS LAST'),
+                ('id', 'ASC')])
+        by_project = defaultdict(list)
+        for milestone in milestones:
+            by_project[milestone.project].append(milestone)
+        amounts = {}
+        for project, p_milestones in by_project.items():
+            total = cls._order_amount(project)
+            currency = project.company.currency
+            exact = []
+            for milestone in p_milestones:
+                if milestone.amount_type == 'percentage':
+                    value = total * (milestone.percentage or 0)
+                else:
+                    value = milestone.fixed_amount or Decimal(0)
+                exact.append(value)
+                if milestone.invoiced_amount is not None:
+                    value = milestone.invoiced_amount
+                amounts[milestone.id] = currency.round(value)
+            last = p_milestones[-1]
+            # The rounding difference goes to the last milestone when the
+            # milestones cover the whole order
+            if (total and sum(exact) == total
+                    and last.invoiced_amount is None):
+                amounts[last.id] = total - sum(
+                    amounts[m.id] for m in p_milestones[:-1])
+        return amounts
+
+    @classmethod
+    def get_amount(cls, milestones, name):
+        amounts = cls._project_amounts({m.project for m in milestones})
+        result = {}
+        for milestone in milestones:
+            if milestone.id in amounts:
+                result[milestone.id] = amounts[milestone.id]
+            elif milestone.invoiced_amount is not None:
+                result[milestone.id] = milestone.invoiced_amount
+            elif milestone.amount_type == 'fixed':
+                result[milestone.id] = milestone.fixed_amount
+            else:
+                result[milestone.id] = milestone.company.currency.round(
+                    cls._order_amount(milestone.project)
+                    * (milestone.percentage or 0))
+        return result
+
+    @classmethod
+    def validate_fields(cls, milestones, field_names):
+        super().validate_fields(milestones, field_names)
+        cls.check_order_share(milestones, field_names)
+
+    @classmethod
+    def check_order_share(cls, milestones, field_names=None):
+        "Check that the milestones do not exceed the order"
+        if field_names and not (field_names & {
+                    'project', 'amount_type', 'percentage', 'fixed_amount',
+                    'state'}):
+            return
+        projects = {m.project for m in milestones}
+        others = cls.search([
+                ('project', 'in', [p.id for p in projects]),
+                ('state', 'in', cls._open_states()),
+                ])
+        shares = defaultdict(Decimal)
+        for milestone in others:
+            project = milestone.project
+            total = cls._order_amount(project)
+            if milestone.amount_type == 'percentage':
+                shares[project] += milestone.percentage or 0
+            elif total:
+                shares[project] += (milestone.fixed_amount or 0) / total
+        for project, share in shares.items():
+            if share > 1:
+                raise MilestoneValidationError(gettext(
+                        'crm_projects.msg_milestone_over_order',
+                        project=project.rec_name,
+                        share=round(share * 100, 2)))
+
+    @classmethod
+    def check_modification(cls, mode, milestones, values=None,
+            external=False):
+        super().check_modification(
+            mode, milestones, values=values, external=external)
+        if mode == 'delete':
+            for milestone in milestones:
+                if milestone.invoice or milestone.state in {
+                        'invoiced', 'paid'}:
+                    raise MilestoneDeleteError(gettext(
+                            'crm_projects.msg_milestone_delete_invoiced',
+                            milestone=milestone.rec_name))
+
+    @classmethod
+    def copy(cls, milestones, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('state', 'planned')
+        for name in ['reached_date', 'accepted_by', 'accepted_date',
+                'acceptance_note', 'invoice', 'invoice_line',
+                'invoiced_amount']:
+            default.setdefault(name, None)
+        return super().copy(milestones, default=default)
+
+    def _get_invoice(self):
+        "Return the customer invoice for the milestone"
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        project = self.project
+        if project.sale:
+            invoice = project.sale._get_invoice()
+        else:
+            party = project.party
+            invoice = Invoice(
+                company=self.company,
+                type='out',
+                party=party,
+                invoice_address=party.address_get(type='invoice'),
+                currency=self.company.currency,
+                account=party.account_receivable_used,
+                payment_term=party.customer_payment_term,
+                )
+            invoice.set_journal()
+        invoice.description = self.rec_name
+        return invoice
+
+    @property
+    def _invoice_sale_line(self):
+        "The sold project service that gives account and taxes"
+        if self.project.sale:
+            lines = self.project.sale.project_lines
+            if lines:
+                return lines[0]
+
+    def _get_invoice_line(self, invoice):
+        "Return the invoice line for the milestone"
+        pool = Pool()
+        InvoiceLine = pool.get('account.invoice.line')
+        AccountConfiguration = pool.get('account.configuration')
+        line = InvoiceLine(
+            type='line',
+            invoice_type='out',
+            company=self.company,
+            currency=invoice.currency,
+            description=self.rec_name,
+            quantity=1,
+            unit_price=self.amount,
+            origin=self,
+            )
+        sale_line = self._invoice_sale_line
+        if sale_line:
+            line.account = sale_line.product.account_revenue_used
+            line.taxes = sale_line.taxes
+        else:
+            config = AccountConfiguration(1)
+            line.account = config.get_multivalue(
+                'default_category_account_revenue',
+                company=self.company.id)
+            line.taxes = []
+        if not line.account:
+            raise MilestoneWorkflowError(gettext(
+                    'crm_projects.msg_milestone_missing_account',
+                    milestone=self.rec_name))
+        return line
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('planned')
+    def plan(cls, milestones):
+        pass
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('reached')
+    def reach(cls, milestones):
+        pool = Pool()
+        Date = pool.get('ir.date')
+        today = Date.today()
+        for milestone in milestones:
+            if not milestone.reached_date:
+                milestone.reached_date = today
+        cls.save(milestones)
+
+    @classmethod
+    @ModelView.button
+    @Workflow.transition('accepted')
+    def accept(cls, milestones):
+        pool = Pool()
+        Date = pool.get('ir.date')
+        today = Date.today()
+        for milestone in milestones:
+            if not milestone.accepted_by:
+                raise MilestoneWorkflowError(gettext(
+                        'crm_projects.msg_milestone_accept_contact',
+                        milestone=milestone.rec_name))
+            if not milestone.accepted_date:
+                milestone.accepted_date = today
+        cls.save(milestones)
+
+    @classmethod
+    @ModelView.button
+    def create_invoice(cls, milestones):
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        # Check all before writing anything
+        for milestone in milestones:
+            if milestone.invoice or milestone.state in {'invoiced', 'paid'}:
+                raise MilestoneWorkflowError(gettext(
+                        'crm_projects.msg_milestone_already_invoiced',
+                        milestone=milestone.rec_name))
+            if milestone.state != 'accepted':
+                raise MilestoneWorkflowError(gettext(
+                        'crm_projects.msg_milestone_invoice_not_accepted',
+                        milestone=milestone.rec_name))
+        invoices, amounts = [], []
+        for milestone in milestones:
+            amounts.append(milestone.amount)
+            invoice = milestone._get_invoice()
+            invoice.lines = [milestone._get_invoice_line(invoice)]
+            invoices.append(invoice)
+        # The invoice is the milestone's consequence, not a right of the
+        # project user on accounting
+        with without_check_access():
+            Invoice.save(invoices)
+            Invoice.update_taxes(invoices)
+        for milestone, invoice, amount in zip(milestones, invoices, amounts):
+            milestone.invoice = invoice
+            milestone.invoice_line, = invoice.lines
+            milestone.invoiced_amount = amount
+            milestone.state = 'invoiced'
+        cls.save(milestones)
+        return invoices
+
+    @classmethod
+    @ModelView.button
+    def cancel(cls, milestones):
+        for milestone in milestones:
+            if milestone.state == 'cancelled':
+                raise MilestoneWorkflowError(gettext(
+                        'crm_projects.msg_milestone_already_cancelled',
+                        milestone=milestone.rec_name))
+            if milestone.invoice or milestone.state in {'invoiced', 'paid'}:
+                raise MilestoneWorkflowError(gettext(
+                        'crm_projects.msg_milestone_cancel_invoiced',
+                        milestone=milestone.rec_name))
+        cls.write(milestones, {'state': 'cancelled'})
+
+    @classmethod
+    def set_paid(cls, milestones):
+        "Follow the invoices that are paid"
+        cls.write([m for m in milestones if m.state == 'invoiced'], {
+                'state': 'paid',
+                })
+
+    @classmethod
+    def set_invoice_cancelled(cls, milestones):
+        "Accept again the milestones whose invoice is cancelled"
+        cls.write([m for m in milestones if m.state == 'invoiced'], {
+                'state': 'accepted',
+                'invoice': None,
+                'invoice_line': None,
+                'invoiced_amount': None,
+                })

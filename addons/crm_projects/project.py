@@ -1,0 +1,300 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime
+from collections import defaultdict
+
+from sql import Literal, Null
+from sql.aggregate import Sum
+from sql.operators import Concat
+from trytond import backend
+from trytond.i18n import gettext
+from trytond.model import ModelView, fields, sum_tree
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction, without_check_access
+
+BUDGET_THRESHOLDS = [
+    ('80', "80 %"),
+    ('100', "100 %"),
+    ]
+
+
+def _hours(value):
+    "Convert a summed duration as the backend returns it to hours"
+    if not value:
+        return 0.0
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds() / 60 / 60
+    # SQLite sums durations as seconds
+    return float(value) / 60 / 60
+
+
+class Work(metaclass=PoolMeta):
+    __name__ = 'project.work'
+
+    sale = fields.Many2One(
+        'sale.sale', "Sale", readonly=True, ondelete='RESTRICT',
+        states={
+            'invisible': Eval('type') != 'project',
+            },
+        help="The order the project was created from.")
+    sale_line = fields.Many2One(
+        'sale.line', "Sale Line", readonly=True, ondelete='RESTRICT',
+        states={
+            'invisible': ~Eval('sale_line'),
+            },
+        help="The sold project service the task carries out.")
+    project_manager = fields.Many2One(
+        'company.employee', "Project Manager",
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ],
+        states={
+            'invisible': Eval('type') != 'project',
+            },
+        help="Who receives the budget alerts of the project.")
+    milestones = fields.One2Many(
+        'project.milestone', 'project', "Milestones",
+        states={
+            'invisible': Eval('type') != 'project',
+            })
+    agreements = fields.One2Many(
+        'project.agreement', 'project', "Agreements",
+        states={
+            'invisible': Eval('type') != 'project',
+            })
+    protocols = fields.One2Many(
+        'project.protocol', 'project', "Protocols",
+        states={
+            'invisible': Eval('type') != 'project',
+            })
+    sold_hours = fields.Function(
+        fields.Float("Sold Hours"), 'get_budget')
+    billable_hours = fields.Function(
+        fields.Float("Billable Hours"), 'get_budget')
+    non_billable_hours = fields.Function(
+        fields.Float("Non-billable Hours"), 'get_budget')
+    invoiced_hours = fields.Function(
+        fields.Float("Invoiced Hours"), 'get_budget')
+    remaining_hours = fields.Function(
+        fields.Float("Remaining Hours"), 'get_budget')
+    hours_used = fields.Function(
+        fields.Float(
+            "Used",
+            help="The logged hours as a share of the sold hours."),
+        'get_budget')
+    budget_alerts = fields.MultiSelection(
+        BUDGET_THRESHOLDS, "Budget Alerts", readonly=True, sort=False,
+        help="The thresholds of sold hours for which the project manager "
+        "has been alerted.")
+
+    @classmethod
+    def copy(cls, works, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('sale', None)
+        default.setdefault('sale_line', None)
+        default.setdefault('milestones', None)
+        default.setdefault('agreements', None)
+        default.setdefault('protocols', None)
+        default.setdefault('budget_alerts', None)
+        return super().copy(works, default=default)
+
+    @property
+    def root_project(self):
+        "The project the work belongs to"
+        work = self
+        while work.parent and work.type != 'project':
+            work = work.parent
+        return work
+
+    @property
+    def is_closed(self):
+        return bool(self.status and self.status.progress == 1)
+
+    @classmethod
+    def _get_logged_hours(cls, works):
+        "Return {work id: (billable, non billable, invoiced)} of own lines"
+        pool = Pool()
+        TimesheetWork = pool.get('timesheet.work')
+        TimesheetLine = pool.get('timesheet.line')
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        twork = TimesheetWork.__table__()
+        line = TimesheetLine.__table__()
+        result = {}
+        for sub_ids in grouped_slice(
+                [w.id for w in works], backend.MAX_QUERY_PARAMS):
+            query = table.join(twork,
+                condition=(
+                    Concat(cls.__name__ + ',', table.id) == twork.origin)
+                ).join(line, condition=line.work == twork.id
+                ).select(
+                    table.id,
+                    Sum(line.duration,
+                        filter_=line.billable == Literal(True)),
+                    Sum(line.duration,
+                        filter_=line.billable != Literal(True)),
+                    Sum(line.duration,
+                        filter_=line.invoice_line != Null),
+                    where=reduce_ids(table.id, sub_ids),
+                    group_by=table.id)
+            cursor.execute(*query)
+            for work_id, billable, non_billable, invoiced in cursor:
+                result[work_id] = (
+                    _hours(billable), _hours(non_billable), _hours(invoiced))
+        return result
+
+    @classmethod
+    def get_budget(cls, works, names):
+        all_works = cls.search([
+                ('parent', 'child_of', [w.id for w in works]),
+                ])
+        logged = cls._get_logged_hours(all_works)
+        sold = sum_tree(all_works, {
+                w.id: (w.effort_duration.total_seconds() / 60 / 60
+                    if w.effort_duration else 0.0)
+                for w in all_works})
+        empty = (0.0, 0.0, 0.0)
+        billable, non_billable, invoiced = (
+            sum_tree(all_works, {
+                    w.id: logged.get(w.id, empty)[i] for w in all_works})
+            for i in range(3))
+        result = {n: {} for n in names}
+        for work in works:
+            # Function fields without digits are not read by the digits
+            # validation of each save, so round here
+            values = {
+                'sold_hours': round(sold.get(work.id, 0.0), 2),
+                'billable_hours': round(billable.get(work.id, 0.0), 2),
+                'non_billable_hours': round(
+                    non_billable.get(work.id, 0.0), 2),
+                'invoiced_hours': round(invoiced.get(work.id, 0.0), 2),
+                }
+            logged_hours = (
+                values['billable_hours'] + values['non_billable_hours'])
+            values['remaining_hours'] = round(
+                values['sold_hours'] - logged_hours, 2)
+            values['hours_used'] = (
+                round(logged_hours / values['sold_hours'], 4)
+                if values['sold_hours'] else None)
+            for name in names:
+                result[name][work.id] = values[name]
+        return result
+
+    @classmethod
+    def check_budget_alerts(cls, projects):
+        "Plan one follow-up per threshold of sold hours the logged pass"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        projects = cls.browse({p.id for p in projects})
+        activities, to_save = [], []
+        for project in projects:
+            if not project.sold_hours or not project.party:
+                continue
+            alerts = set(project.budget_alerts or [])
+            new_alerts = [t for t, _ in BUDGET_THRESHOLDS
+                if t not in alerts
+                and project.hours_used * 100 >= int(t)]
+            if not new_alerts:
+                continue
+            for threshold in new_alerts:
+                activities.append(
+                    project._get_budget_alert_activity(threshold))
+            project.budget_alerts = sorted(
+                alerts | set(new_alerts), key=int)
+            to_save.append(project)
+        with without_check_access():
+            Activity.save(activities)
+            cls.save(to_save)
+
+    def _get_budget_alert_activity(self, threshold):
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        return Activity(
+            company=self.company,
+            activity_type='note',
+            direction='internal',
+            subject=gettext(
+                'crm_projects.msg_budget_alert_subject',
+                project=self.rec_name, threshold=threshold),
+            description=gettext(
+                'crm_projects.msg_budget_alert_description',
+                project=self.rec_name,
+                logged=f'{self.billable_hours + self.non_billable_hours:.2f}',
+                sold=f'{self.sold_hours:.2f}'),
+            party=self.party,
+            resource=self,
+            employee=self.project_manager,
+            date=datetime.datetime.now().replace(microsecond=0),
+            state='planned',
+            )
+
+    # Time and material: only billable lines are invoiced, at the price of
+    # the sold project service.
+
+    @property
+    def invoice_unit_price(self):
+        if self.sale_line:
+            return self.sale_line.project_hour_price
+        return super().invoice_unit_price
+
+    @classmethod
+    def _get_quantity_to_invoice_timesheet(cls, works):
+        pool = Pool()
+        TimesheetLine = pool.get('timesheet.line')
+        cursor = Transaction().connection.cursor()
+        line = TimesheetLine.__table__()
+
+        upto2tworks = defaultdict(list)
+        twork2work = {}
+        for work in works:
+            upto = work.invoice_timesheet_up_to
+            for timesheet_work in work.timesheet_works:
+                twork2work[timesheet_work.id] = work.id
+                upto2tworks[upto].append(timesheet_work.id)
+
+        hours = defaultdict(float)
+        for upto, tworks in upto2tworks.items():
+            for sub_ids in grouped_slice(tworks, backend.MAX_QUERY_PARAMS):
+                where = (reduce_ids(line.work, sub_ids)
+                    & (line.invoice_line == Null)
+                    & (line.billable == Literal(True)))
+                if upto:
+                    where &= line.date <= upto
+                cursor.execute(*line.select(
+                        line.work, Sum(line.duration),
+                        where=where, group_by=line.work))
+                for twork_id, duration in cursor:
+                    hours[twork2work[twork_id]] += _hours(duration)
+
+        quantities = {}
+        for work in works:
+            if work.invoice_unit_price:
+                quantity = hours[work.id]
+                if work.unit_to_invoice:
+                    quantity = work.unit_to_invoice.round(quantity)
+                quantities[work.id] = quantity
+        return quantities
+
+    def get_origins_to_invoice(self):
+        origins = super().get_origins_to_invoice()
+        return [o for o in origins
+            if not (getattr(o, '__name__', None) == 'timesheet.line'
+                and not o.billable)]
+
+    def _get_invoice(self):
+        if self.sale:
+            invoice = self.sale._get_invoice()
+            invoice.description = self.name
+            return invoice
+        return super()._get_invoice()
+
+    @classmethod
+    @ModelView.button
+    def invoice(cls, works):
+        # Invoicing is the project's business, not the right of the
+        # user on invoices
+        with without_check_access():
+            super().invoice(works)

@@ -1,0 +1,168 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime
+
+from trytond.model import fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
+from trytond.transaction import Transaction, without_check_access
+
+
+class Sale(metaclass=PoolMeta):
+    __name__ = 'sale.sale'
+
+    project_invoice_method = fields.Selection([
+            ('milestone', "Milestones (Fixed Price)"),
+            ('timesheet', "Time and Material"),
+            ], "Project Invoicing", sort=False,
+        states={
+            'readonly': Eval('state') != 'draft',
+            },
+        help="How the project created for the project services of the "
+        "order is invoiced.")
+    projects = fields.One2Many(
+        'project.work', 'sale', "Projects", readonly=True,
+        filter=[
+            ('type', '=', 'project'),
+            ])
+
+    @classmethod
+    def default_project_invoice_method(cls):
+        return 'milestone'
+
+    @classmethod
+    def copy(cls, sales, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('projects', None)
+        return super().copy(sales, default=default)
+
+    @classmethod
+    def confirm(cls, sales):
+        super().confirm(sales)
+        cls.create_projects([s for s in sales if s.state == 'confirmed'])
+
+    @classmethod
+    def create_projects(cls, sales):
+        "Create one project per order with project services, only once"
+        pool = Pool()
+        Work = pool.get('project.work')
+        projects = []
+        for sale in sales:
+            if sale.projects:
+                continue
+            project = sale._get_project()
+            if project:
+                projects.append(project)
+        # The project is the order's consequence, not a right of the user
+        # who confirms it.
+        with without_check_access():
+            Work.save(projects)
+        return projects
+
+    @property
+    def project_lines(self):
+        return [line for line in self.lines if line.is_project_service]
+
+    def _get_project(self):
+        "Return the project for the order or None"
+        pool = Pool()
+        Work = pool.get('project.work')
+        lines = self.project_lines
+        if not lines:
+            return
+        project = Work(
+            name=self.description or self.rec_name,
+            type='project',
+            company=self.company,
+            party=self.party,
+            sale=self,
+            project_invoice_method=(
+                'timesheet' if self.project_invoice_method == 'timesheet'
+                else 'manual'),
+            project_manager=(
+                self.confirmed_by
+                or Transaction().context.get('employee')),
+            timesheet_available=False,
+            )
+        project.status = Work.default_status()
+        project.children = [
+            line._get_project_task(project) for line in lines]
+        return project
+
+
+class SaleLine(metaclass=PoolMeta):
+    __name__ = 'sale.line'
+
+    project_tasks = fields.One2Many(
+        'project.work', 'sale_line', "Project Tasks", readonly=True)
+
+    @classmethod
+    def copy(cls, lines, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('project_tasks', None)
+        return super().copy(lines, default=default)
+
+    @property
+    def is_project_service(self):
+        return bool(self.type == 'line' and self.product
+            and self.product.type == 'service'
+            and self.product.template.project_service)
+
+    @property
+    def hour_uom(self):
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        Uom = pool.get('product.uom')
+        return Uom(ModelData.get_id('product', 'uom_hour'))
+
+    @property
+    def _unit_is_time(self):
+        return bool(self.unit
+            and self.unit.category == self.hour_uom.category)
+
+    @property
+    def project_hours(self):
+        "The sold quantity in hours"
+        pool = Pool()
+        Uom = pool.get('product.uom')
+        if self._unit_is_time:
+            return Uom.compute_qty(
+                self.unit, self.quantity, self.hour_uom, round=False)
+        return self.quantity or 0
+
+    @property
+    def project_hour_price(self):
+        "The unit price per hour"
+        pool = Pool()
+        Uom = pool.get('product.uom')
+        if self.unit_price is None:
+            return
+        if self._unit_is_time:
+            return Uom.compute_price(
+                self.unit, self.unit_price, self.hour_uom)
+        return self.unit_price
+
+    def _get_project_task(self, project):
+        pool = Pool()
+        Work = pool.get('project.work')
+        task = Work(
+            name=self.description or self.product.rec_name,
+            type='task',
+            company=self.sale.company,
+            party=self.sale.party,
+            sale_line=self,
+            product=self.product,
+            list_price=self.project_hour_price,
+            effort_duration=datetime.timedelta(hours=self.project_hours),
+            timesheet_available=True,
+            )
+        task.status = Work.default_status()
+        return task
+
+    def get_invoice_line(self):
+        # Project services are invoiced by their project, through
+        # milestones or time and material.
+        if self.is_project_service:
+            return []
+        return super().get_invoice_line()

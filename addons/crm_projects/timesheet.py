@@ -1,0 +1,133 @@
+# This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
+# top level of this repository contains the full copyright notices and
+# license terms.
+import datetime
+
+from trytond.i18n import gettext
+from trytond.model import fields
+from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Bool, Eval
+
+from .exceptions import (
+    TimesheetGroupError,
+    TimesheetLockedError,
+    TimesheetValidationError,
+)
+
+MAX_DURATION = datetime.timedelta(hours=24)
+
+
+class Line(metaclass=PoolMeta):
+    __name__ = 'timesheet.line'
+
+    billable = fields.Boolean(
+        "Billable",
+        states={
+            'readonly': Bool(Eval('invoice_line')),
+            },
+        help="Check to invoice the time to the customer "
+        "(time and material).")
+
+    @classmethod
+    def default_billable(cls):
+        return True
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        pool = Pool()
+        TimesheetWork = pool.get('timesheet.work')
+        values = super().preprocess_values(mode, values)
+        # Checked before the domain of the duration and before writing
+        duration = values.get('duration')
+        if duration is not None:
+            if duration < datetime.timedelta():
+                raise TimesheetValidationError(gettext(
+                        'crm_projects.msg_timesheet_duration_negative',
+                        duration=duration))
+            if duration > MAX_DURATION:
+                raise TimesheetValidationError(gettext(
+                        'crm_projects.msg_timesheet_duration_too_long',
+                        duration=duration))
+        if mode == 'create' and values.get('work') is not None:
+            cls._check_work_open([TimesheetWork(values['work'])])
+        return values
+
+    @classmethod
+    def _check_work_open(cls, timesheet_works):
+        "Refuse time on done projects and tasks"
+        for timesheet_work in timesheet_works:
+            work = timesheet_work.origin
+            if getattr(work, '__name__', None) != 'project.work':
+                continue
+            for closed in [work, work.root_project]:
+                if closed.is_closed:
+                    raise TimesheetValidationError(gettext(
+                            'crm_projects.msg_timesheet_work_closed',
+                            work=work.rec_name,
+                            closed=closed.rec_name))
+
+    @classmethod
+    def _check_order_project_group(cls, lines):
+        """Time booked to an order belongs to the project department
+
+        Timesheet lines stay open to every employee as in standard Tryton;
+        only lines on projects created from an order need CRM Projects."""
+        pool = Pool()
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        groups = set(User.get_groups())
+        allowed = {
+            ModelData.get_id('crm_lifecycle', 'group_crm_projects'),
+            ModelData.get_id('timesheet', 'group_timesheet_admin'),
+            }
+        if groups & allowed:
+            return
+        for line in lines:
+            work = line.work.origin if line.work else None
+            if (getattr(work, '__name__', None) == 'project.work'
+                    and work.root_project.sale):
+                raise TimesheetGroupError(gettext(
+                        'crm_projects.msg_timesheet_order_project_group',
+                        work=work.rec_name))
+
+    @classmethod
+    def check_modification(cls, mode, lines, values=None, external=False):
+        pool = Pool()
+        TimesheetWork = pool.get('timesheet.work')
+        if external:
+            cls._check_order_project_group(lines)
+        if mode == 'write':
+            if set(values) - {'invoice_line', 'service_invoice_line'}:
+                for line in lines:
+                    if line.invoice_line:
+                        raise TimesheetLockedError(gettext(
+                                'crm_projects.msg_timesheet_line_invoiced',
+                                line=line.rec_name))
+            if values.keys() & {'work', 'duration', 'date', 'billable'}:
+                if values.get('work') is not None:
+                    cls._check_work_open([TimesheetWork(values['work'])])
+                else:
+                    cls._check_work_open({line.work for line in lines})
+        elif mode == 'delete':
+            for line in lines:
+                if line.invoice_line:
+                    raise TimesheetLockedError(gettext(
+                            'crm_projects.msg_timesheet_line_invoiced',
+                            line=line.rec_name))
+        super().check_modification(
+            mode, lines, values=values, external=external)
+
+    @classmethod
+    def on_modification(cls, mode, lines, field_names=None):
+        pool = Pool()
+        Work = pool.get('project.work')
+        super().on_modification(mode, lines, field_names=field_names)
+        if mode == 'create' or (
+                mode == 'write' and field_names & {'duration', 'work'}):
+            projects = set()
+            for line in lines:
+                work = line.work.origin
+                if getattr(work, '__name__', None) == 'project.work':
+                    projects.add(work.root_project)
+            if projects:
+                Work.check_budget_alerts(list(projects))
