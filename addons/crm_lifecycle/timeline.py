@@ -29,7 +29,12 @@ class Timeline(ModelSQL, ModelView):
             },
         depends={'company'})
     date = fields.DateTime("Date", readonly=True)
-    kind = fields.Selection('get_kinds', "Kind", readonly=True)
+    kind = fields.Selection(ACTIVITY_TYPES + [
+            ('opportunity', "Opportunity"),
+            ('sale', "Quotation / Order"),
+            ('invoice', "Invoice"),
+            ('stage', "Stage Change"),
+            ], "Kind", readonly=True)
     summary = fields.Char("Summary", readonly=True)
     amount = Monetary(
         "Amount", currency='currency', digits='currency', readonly=True)
@@ -48,20 +53,6 @@ class Timeline(ModelSQL, ModelView):
     def __setup__(cls):
         super().__setup__()
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
-
-    @classmethod
-    def _get_kinds(cls):
-        "Return the kinds of timeline rows and the model each comes from"
-        return ACTIVITY_TYPES + [
-            ('opportunity', "Opportunity"),
-            ('sale', "Quotation / Order"),
-            ('invoice', "Invoice"),
-            ('stage', "Stage Change"),
-            ]
-
-    @classmethod
-    def get_kinds(cls):
-        return [(None, '')] + cls._get_kinds()
 
     @classmethod
     def _get_documents(cls):

@@ -10,16 +10,18 @@ class Timeline(metaclass=PoolMeta):
     __name__ = 'crm.timeline'
 
     @classmethod
-    def _get_kinds(cls):
-        return super()._get_kinds() + [
+    def __setup__(cls):
+        super().__setup__()
+        cls.kind.selection += [
             ('milestone', "Milestone"),
             ('protocol', "Protocol"),
+            ('agreement', "Agreement"),
             ]
 
     @classmethod
     def _get_documents(cls):
         return super()._get_documents() + [
-            'project.milestone', 'project.protocol']
+            'project.milestone', 'project.protocol', 'project.agreement']
 
     @classmethod
     def _state_models(cls):
@@ -35,12 +37,15 @@ class Timeline(metaclass=PoolMeta):
         Work = pool.get('project.work')
         Milestone = pool.get('project.milestone')
         Protocol = pool.get('project.protocol')
+        Agreement = pool.get('project.agreement')
         Company = pool.get('company.company')
         company = Company.__table__()
         milestone = Milestone.__table__()
         protocol = Protocol.__table__()
         project = Work.__table__()
         project2 = Work.__table__()
+        agreement = Agreement.__table__()
+        project3 = Work.__table__()
         return super()._timeline_queries() + [
             milestone.join(project,
                 condition=milestone.project == project.id
@@ -70,4 +75,13 @@ class Timeline(metaclass=PoolMeta):
                     employee=project2.project_manager,
                     company=protocol.company),
                 where=project2.party != Null),
+            agreement.join(project3,
+                condition=agreement.project == project3.id
+                ).select(*cls._columns(
+                    12, agreement, 'project.agreement',
+                    party=project3.party, date=agreement.date,
+                    kind=Literal('agreement'), summary=agreement.name,
+                    employee=project3.project_manager,
+                    company=agreement.company),
+                where=project3.party != Null),
             ]

@@ -11,8 +11,9 @@ class Timeline(metaclass=PoolMeta):
     __name__ = 'crm.timeline'
 
     @classmethod
-    def _get_kinds(cls):
-        return super()._get_kinds() + [('ticket', "Service Ticket")]
+    def __setup__(cls):
+        super().__setup__()
+        cls.kind.selection += [('ticket', "Service Ticket")]
 
     @classmethod
     def _get_documents(cls):
