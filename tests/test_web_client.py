@@ -3,14 +3,8 @@
 # license terms.
 """The suite in a real browser: headless Chromium drives the web client
 (sao) against a demo database served by trytond."""
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,7 +14,7 @@ CHROMIUM = shutil.which('chromium') or '/usr/bin/chromium'
 SAO = ROOT / 'node_modules' / 'tryton-sao'
 SCREENSHOTS = Path(os.environ.get(
         'E2E_SCREENSHOTS', ROOT / 'var' / 'screenshots'))
-DATABASE = 'e2e'
+DATABASE = 'e2e'  # tests/conftest.py builds and serves it
 TIMEOUT = 20_000
 
 
@@ -41,60 +35,10 @@ if (reason := _missing()):
     pytest.skip(reason, allow_module_level=True)
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
-def _rpc(url, method, params):
-    request = urllib.request.Request(
-        url, data=json.dumps(
-            {'id': 0, 'method': method, 'params': params}).encode(),
-        headers={'Content-Type': 'application/json'})
-    with urllib.request.urlopen(request, timeout=5) as response:
-        return json.load(response)
-
-
 @pytest.fixture(scope='module')
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('e2e')
-    port = _free_port()
-    config = folder / 'trytond.conf'
-    config.write_text(
-        "[database]\nuri = sqlite://\n"
-        f"[web]\nlisten = 127.0.0.1:{port}\n")
-    env = {
-        **os.environ,
-        'TRYTOND_DATABASE__PATH': str(folder),
-        'TRYTOND_WEB__ROOT': str(SAO),
-        }
-    for name in ['TRYTOND_DATABASE_URI', 'DB_NAME', 'DB_CACHE']:
-        env.pop(name, None)
-    subprocess.run(
-        [sys.executable, str(ROOT / 'tools' / 'demo_db.py'),
-            '--config', str(config), '--database', DATABASE],
-        check=True, env=env, cwd=ROOT, stdin=subprocess.DEVNULL)
-    password = (folder / f'{DATABASE}.password').read_text().strip()
-    log = (folder / 'trytond.log').open('w')
-    process = subprocess.Popen(
-        [str(ROOT / '.venv' / 'bin' / 'trytond'), '-c', str(config),
-            '-d', DATABASE],
-        env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log,
-        stderr=subprocess.STDOUT)
-    url = f'http://127.0.0.1:{port}'
-    try:
-        for _ in range(100):
-            try:
-                _rpc(f'{url}/rpc/', 'common.db.list', [])
-                break
-            except OSError:
-                time.sleep(0.2)
-        yield url, password
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+def server(demo_server):
+    "The demo database served by trytond (tests/conftest.py)"
+    return demo_server.url, demo_server.password
 
 
 @pytest.fixture(scope='module')
@@ -196,3 +140,20 @@ def test_new_contact_wizard(server, browser):
     expect(tab.locator('.treeview', has_text="First contact").first
         ).to_be_visible()
     _shot(page, 'new-contact-recorded')
+
+
+def test_service_dashboard(server, browser):
+    "A demo user (German) sees the dashboard of the service desk"
+    from playwright.sync_api import expect
+    url, _ = server
+    page = browser.new_page(viewport={'width': 1400, 'height': 900})
+    # tools/demo_db.py: DEMO_PASSWORD, the same for every demo user
+    _login(page, url, 'service', 'Muster-2026')
+    _open_menu(page, "Dashboard")
+    tab = page.locator('#tabcontent > .tab-pane.active')
+    expect(tab.locator('.nav-tabs a', has_text="Meine Tickets").first
+        ).to_be_visible()
+    breached = tab.locator('.nav-tabs a', has_text="SLA verletzt").first
+    expect(breached).to_be_visible()
+    expect(breached).to_contain_text("1")
+    _shot(page, 'service-dashboard')
