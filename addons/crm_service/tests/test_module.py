@@ -20,7 +20,10 @@ from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 from trytond.transaction import Transaction, check_access
 
-from trytond.modules.crm_lifecycle.tests.tools import WebClientViewMixin
+from trytond.modules.crm_lifecycle.tests.tools import (
+    WebClientViewMixin,
+    count_queries,
+)
 from trytond.modules.crm_service.sla_clock import BusinessClock, elapsed
 from trytond.modules.crm_service.ticket import html_to_text
 
@@ -258,6 +261,93 @@ class CrmServiceTestCase(
             with Transaction().set_user(outsider.id), check_access():
                 with self.assertRaises(AccessError):
                     Ticket.search([])
+
+    def _create_tickets(self, count, start=0, **values):
+        "Create count tickets in one call without sequence"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        now = dt.datetime.now().replace(microsecond=0)
+        return Ticket.create([{
+                    'number': f'Q{start + i:05d}',
+                    'title': "Printer jams",
+                    'reported_date': now,
+                    **values,
+                    } for i in range(count)])
+
+    def _long_sla(self):
+        pool = Pool()
+        SLA = pool.get('service.sla')
+        sla = SLA(name="24/7", targets=[{
+                    'priority': 'normal',
+                    'response_hours': 100,
+                    'resolution_hours': 400,
+                    }], hours=[{
+                    'weekday': str(d),
+                    'start_time': dt.time(),
+                    'end_time': dt.time(),
+                    } for d in range(7)])
+        sla.save()
+        return sla
+
+    def _count(self, function):
+        "Return the number of queries of function, once its caches are warm"
+        function()
+        with count_queries() as queries:
+            function()
+        return len(queries)
+
+    @with_transaction()
+    def test_escalate_query_count(self):
+        "The escalation job costs the same for 10 or 1000 tickets"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        company = create_company()
+        with set_company(company):
+            sla = self._long_sla()
+            self._create_tickets(10, sla=sla.id)
+            small = self._count(Ticket.escalate)
+            self._create_tickets(990, start=10, sla=sla.id)
+            self.assertEqual(
+                Ticket.search([('sla_state', '=', 'on_track')], count=True),
+                1000)
+            large = self._count(Ticket.escalate)
+            self.assertEqual(large, small)
+            self.assertEqual(
+                Ticket.search([('escalation', '!=', None)], count=True), 0)
+
+    @with_transaction()
+    def test_queue_query_count(self):
+        "The ticket queue ordered by deadline costs the same for 10 or 1000"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        Party = pool.get('party.party')
+        Team = pool.get('service.team')
+        company = create_company()
+        with set_company(company):
+            sla = self._long_sla()
+            party = Party(name="ACME")
+            party.save()
+            team = Team(name="Hotline")
+            team.save()
+            fnames = [
+                'number', 'reported_date', 'party', 'party.rec_name',
+                'title', 'kind', 'channel', 'priority', 'team',
+                'team.rec_name', 'assignee', 'response_deadline',
+                'resolution_deadline', 'sla_state', 'state']
+
+            def queue():
+                tickets = Ticket.search([
+                        ('state', 'in', Ticket._open_states()),
+                        ], order=[('resolution_deadline', 'ASC')], limit=50)
+                rows = Ticket.read([t.id for t in tickets], fnames)
+                self.assertTrue(rows)
+
+            values = dict(sla=sla.id, party=party.id, team=team.id)
+            self._create_tickets(10, **values)
+            small = self._count(queue)
+            self._create_tickets(990, start=10, **values)
+            large = self._count(queue)
+            self.assertEqual(large, small)
 
     @with_transaction()
     def test_escalation(self):
