@@ -125,13 +125,16 @@ def test_new_contact_wizard(server, browser):
     # Typing before the defaults arrive would be overwritten.
     expect(dialog.locator('input[name="employee"]').first).to_have_value(
         "Sabine Vertrieb")
+    # The channel first: a select takes no keyboard focus. The web client
+    # may give the focus back to a field once its change is processed, so
+    # only one text field is typed and checked before recording.
+    dialog.locator('select[name="channel"]').select_option('"trade_fair"')
     organisation = dialog.locator('input[name="organisation"]')
     organisation.fill("Neumann Antriebe GmbH")
     organisation.press('Tab')
-    dialog.locator('select[name="channel"]').select_option('"trade_fair"')
-    note = dialog.locator('textarea[name="note"]')
-    note.fill("Met at the booth, wants a quote for drive units.")
-    note.press('Tab')
+    expect(organisation).to_have_value("Neumann Antriebe GmbH")
+    expect(dialog.locator('select[name="channel"]')).to_have_value(
+        '"trade_fair"')
     _shot(page, 'new-contact')
     dialog.locator('button', has_text="Record").click()
     tab = page.locator('#tabcontent > .tab-pane.active')
