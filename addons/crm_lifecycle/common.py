@@ -5,6 +5,7 @@ import functools
 
 from trytond.model import fields
 from trytond.pool import Pool
+from trytond.transaction import Transaction
 
 
 def model_selection(models):
@@ -40,3 +41,15 @@ class ChannelEventMixin:
                 self.crm_channel = self.party.crm_channel
             if not self.marketing_campaign:
                 self.marketing_campaign = self.party.crm_event
+
+
+class CompanyCurrencyMixin:
+    "The currency of the context's company, for report amounts"
+    __slots__ = ()
+
+    def get_currency(self, name):
+        pool = Pool()
+        Company = pool.get('company.company')
+        company = Transaction().context.get('company')
+        if company is not None and company >= 0:
+            return Company(company).currency.id

@@ -15,6 +15,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.transaction import Transaction
 
+from .common import CompanyCurrencyMixin
 from .party import CHANNELS
 
 
@@ -63,7 +64,7 @@ class Context(ModelView):
         return Date.today()
 
 
-class FunnelMixin(ModelSQL, ModelView):
+class FunnelMixin(CompanyCurrencyMixin, ModelSQL, ModelView):
     "Conversion of first contacts grouped by a party field"
     __slots__ = ()
     _group_field = None
@@ -184,13 +185,6 @@ class FunnelMixin(ModelSQL, ModelView):
             result[row.id] = (
                 float(statistics.median(values)) if values else None)
         return result
-
-    def get_currency(self, name):
-        pool = Pool()
-        Company = pool.get('company.company')
-        company = Transaction().context.get('company')
-        if company is not None and company >= 0:
-            return Company(company).currency.id
 
 
 class FunnelChannel(FunnelMixin):

@@ -15,9 +15,10 @@ from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from trytond.modules.crm_lifecycle.common import CompanyCurrencyMixin
+
 from .sla import PRIORITIES
 
-ORDER_STATES = ['confirmed', 'processing', 'done']
 AGES = [
     ('0-1', "0-1 Day"),
     ('2-7', "2-7 Days"),
@@ -40,18 +41,7 @@ def _end(date):
     return dt.datetime.combine(date + dt.timedelta(days=1), dt.time())
 
 
-class CurrencyMixin:
-    __slots__ = ()
-
-    def get_currency(self, name):
-        pool = Pool()
-        Company = pool.get('company.company')
-        company = Transaction().context.get('company')
-        if company is not None and company >= 0:
-            return Company(company).currency.id
-
-
-class Handover(CurrencyMixin, ModelSQL, ModelView):
+class Handover(CompanyCurrencyMixin, ModelSQL, ModelView):
     "Service-originated Business"
     __string__ = "Service-originated Business"
     __name__ = 'service.reporting.handover'
@@ -75,6 +65,7 @@ class Handover(CurrencyMixin, ModelSQL, ModelView):
         Ticket = pool.get('service.ticket')
         Opportunity = pool.get('sale.opportunity')
         Sale = pool.get('sale.sale')
+        Party = pool.get('party.party')
         context = Transaction().context
         company = context.get('company')
         ticket = Ticket.__table__()
@@ -86,7 +77,7 @@ class Handover(CurrencyMixin, ModelSQL, ModelView):
             Count(sale.id).as_('orders'),
             Sum(Coalesce(sale.untaxed_amount_cache, 0)).as_('revenue'),
             where=(sale.company == company)
-            & sale.state.in_(ORDER_STATES)
+            & sale.state.in_(Party._lifecycle_order_states())
             & sale.origin.like('sale.opportunity,%'),
             group_by=sale.origin)
         where = (ticket.company == company)
