@@ -61,3 +61,28 @@ def test_german_complete(module):
             problems.append(f"placeholders differ: {msgctxt} {msgid!r}")
     assert count > 50, f"{module}: only {count} entries"
     assert not problems, '\n'.join(problems)
+
+
+@pytest.mark.parametrize('module', MODULES)
+def test_buttons_labelled(module):
+    "Every button of a view shows a label: in the view or its record"
+    from xml.etree import ElementTree
+    labelled, missing = set(), []
+    for path in (ADDONS / module).glob('*.xml'):
+        for record in ElementTree.parse(path).iter('record'):
+            if record.get('model') != 'ir.model.button':
+                continue
+            values = {f.get('name'): (f.text or '').strip()
+                for f in record.iter('field')}
+            if values.get('string'):
+                labelled.add(values['name'])
+            else:
+                missing.append(f"{path.name}: {record.get('id')} has no "
+                    "string")
+    for path in (ADDONS / module / 'view').glob('*.xml'):
+        for button in ElementTree.parse(path).iter('button'):
+            if not button.get('string') and (
+                    button.get('name') not in labelled):
+                missing.append(
+                    f"{path.name}: button {button.get('name')} has no label")
+    assert not missing, '\n'.join(missing)
