@@ -470,7 +470,8 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
             milestone.invoiced_amount = amount
             milestone.state = 'invoiced'
         cls.save(milestones)
-        return invoices
+        # A button answers the client with an action or nothing: the
+        # milestone shows its invoice.
 
     @classmethod
     @ModelView.button
