@@ -809,7 +809,8 @@ def main():
     password_file.chmod(0o600)
     try:
         step("Creating the database and the admin user")
-        admin(config, args.database, '--all', '--email', 'admin@example.com',
+        admin(config, args.database, '--all', '-l', 'de',
+            '--email', 'admin@example.com',
             env={'TRYTONPASSFILE': str(password_file)})
         modules = available_modules()
         step(f"Activating {', '.join(modules)} and their dependencies, "
