@@ -67,15 +67,74 @@ def _login(page, url, login, password):
     expect(page.locator('#user-preferences')).to_be_visible()
 
 
+def _menu_row(page, title, depth):
+    row = page.locator('#menu tbody tr').filter(
+        has=page.locator(f'.column-char[title="{title}"]'))
+    if depth:
+        # sao indents the expander of a child by its depth
+        row = row.filter(has=page.locator(
+                f'.expander img[style*="margin-left: {depth}em"]'))
+    return row.first
+
+
 def _open_menu(page, *path):
-    rows = page.locator('#menu tbody tr')
-    for depth, title in enumerate(path):
-        selector = f'.column-char[title="{title}"]'
-        if depth < len(path) - 1:
-            rows.filter(has=page.locator(selector)).first.locator(
-                '.expander').click()
-        else:
-            page.locator(f'#menu {selector}').first.click()
+    "Open the menu entry at path; a title may repeat at another depth"
+    from playwright.sync_api import expect
+    for depth, title in enumerate(path[:-1]):
+        child = _menu_row(page, path[depth + 1], depth + 1)
+        if not child.is_visible():
+            _menu_row(page, title, depth).locator('.expander').click()
+        expect(child).to_be_visible()
+    _menu_row(page, path[-1], len(path) - 1).locator('.column-char').click()
+
+
+def _type(field, text, shown=None):
+    """Type text into a field and leave it; the web client may give the
+    focus back to a field it is still updating, so type again until the
+    field shows it (shown: how the client formats it)."""
+    from playwright.sync_api import expect
+    for _ in range(3):
+        field.fill(text)
+        field.press('Tab')
+        try:
+            expect(field).to_have_value(shown or text, timeout=3_000)
+            return
+        except AssertionError:
+            continue
+    expect(field).to_have_value(shown or text)
+
+
+def _pick(page, field, text, value):
+    "Type text into a relation field and pick value from its completion"
+    from playwright.sync_api import expect
+    item = page.locator(
+        '.dropdown-menu:visible li', has_text=value).first
+    for _ in range(3):
+        field.fill(text)
+        try:
+            item.click(timeout=3_000)
+            break
+        except Exception:
+            # the completion came before the form was ready: type again
+            field.fill('')
+    expect(field).to_have_value(value)
+
+
+def _click(tab, label):
+    "Click the button labelled label on the current form"
+    tab.locator('button', has_text=label).click()
+
+
+def _active_tab(page, title):
+    "The active tab, once it is the one titled title"
+    from playwright.sync_api import expect
+    tab = page.locator('#tabcontent > .tab-pane.active')
+    expect(tab.locator('.title-long')).to_contain_text(title)
+    return tab
+
+
+def _state(tab):
+    return tab.locator('select[name="state"]')
 
 
 def _shot(page, name):
@@ -160,3 +219,184 @@ def test_service_dashboard(server, browser):
     expect(breached).to_be_visible()
     expect(breached).to_contain_text("1")
     _shot(page, 'service-dashboard')
+
+
+def test_whole_story(server, browser):
+    """The lifecycle in German, as the departments work it: sales records a
+    fair contact and turns it into a confirmed order, projects reach and
+    invoice the milestone, service answers a ticket and hands it over to
+    sales, and the customer's CRM page shows all of it."""
+    import re
+
+    from playwright.sync_api import expect
+    url, _ = server
+    customer = "Quandt Verfahrenstechnik GmbH"
+    contact = "Jana Quandt <jana.quandt@quandt.example>"
+    project = "Montagelinie in Betrieb nehmen"
+    viewport = {'width': 1600, 'height': 1000}
+
+    # Sales: the fair contact, with an opportunity, through the wizard
+    page = browser.new_page(viewport=viewport)
+    _login(page, url, 'vertrieb', 'Muster-2026')
+    _open_menu(page, "CRM", "Neuer Kontakt")
+    dialog = page.locator('.modal-dialog', has_text="Organisation").last
+    expect(dialog.locator('input[name="employee"]').first).to_have_value(
+        "Sabine Vertrieb")
+    dialog.locator('select[name="channel"]').select_option('"trade_fair"')
+    _type(dialog.locator('input[name="organisation"]'), customer)
+    _type(dialog.locator('input[name="person"]'), "Jana Quandt")
+    _type(dialog.locator('input[name="email"]'),
+        "jana.quandt@quandt.example")
+    _pick(page, dialog.locator('input[name="event"]'), "Hannover",
+        "Hannover Messe 2026")
+    _type(dialog.locator('textarea[name="note"]'),
+        "Am Stand: Montagelinie für das neue Werk, Inbetriebnahme im "
+        "Frühjahr.")
+    dialog.locator('input[name="create_opportunity"]').check()
+    _type(dialog.locator('input[name="description"]'), project)
+    _type(dialog.locator('input[name="amount"]:visible'), "12000",
+        "12.000,00")
+    expect(dialog.locator('select[name="channel"]')).to_have_value(
+        '"trade_fair"')
+    _shot(page, 'story-1-fair-contact')
+    _click(dialog, "Erfassen")
+    tab = page.locator('#tabcontent > .tab-pane.active')
+    expect(tab.locator('input[name="name"]')).to_have_value(customer)
+    expect(tab.locator('select[name="lifecycle_stage"]').first
+        ).to_have_value('"lead"')
+
+    # ... the opportunity gets its hours and becomes a quotation
+    _open_menu(page, "CRM", "Leads und Verkaufschancen")
+    tab = _active_tab(page, "Leads und Verkaufschancen")
+    row = tab.locator('.treeview tbody tr', has_text=project)
+    expect(row).to_have_count(1)
+    row.locator('td[data-title="Startdatum: "]').dblclick()
+    expect(tab.locator('input[name="description"]')).to_have_value(project)
+    tab.locator('.nav-tabs a', has_text="Positionen").click()
+    tab.locator('.tab-pane.active button[title="Neu"]').click()
+    line = page.locator('.modal-dialog').last
+    _pick(page, line.locator('input[name="product"]'), "Inbetrieb",
+        "Inbetriebnahme und Schulung")
+    _type(line.locator('input[name="quantity"]:visible'), "100", "100,00")
+    expect(line.locator('input[name="unit"]')).to_have_value("Stunde")
+    line.locator('button', has_text="Hinzufügen").last.click()
+    expect(tab.locator('.tab-pane.active .treeview tbody tr',
+            has_text="Inbetriebnahme und Schulung")).to_have_count(1)
+    _click(tab, "In Verkaufschance umwandeln")
+    expect(_state(tab)).to_have_value('"opportunity"')
+    _click(tab, "In Verkauf umwandeln")
+
+    # ... the sale opens in its own tab: quote and confirm it
+    tab = _active_tab(page, "Verkauf")
+    row = tab.locator('.treeview tbody tr', has_text=customer)
+    expect(row).to_have_count(1)
+    expect(row).to_contain_text("12.000,00")
+    row.locator('td[data-title="Status: "]').dblclick()
+    _click(tab, "Angebot")
+    expect(_state(tab)).to_have_value('"quotation"')
+    _click(tab, "Bestätigen")
+    expect(_state(tab)).to_have_value('"processing"')
+    expect(tab.locator('input[name="untaxed_amount"]:visible')
+        ).to_have_value("12.000,00")
+    _shot(page, 'story-2-order')
+    page.close()
+
+    # Projects: the order made the project; its milestone is reached,
+    # accepted by the customer's contact and invoiced
+    page = browser.new_page(viewport=viewport)
+    _login(page, url, 'projekt', 'Muster-2026')
+    _open_menu(page, "CRM", "Projekte", "Meilensteine")
+    tab = _active_tab(page, "Meilensteine")
+    expect(tab.locator('.treeview tbody tr').first).to_be_visible()
+    tab.locator('button[title="Neu"]').first.click()
+    _pick(page, tab.locator('input[name="project"]'), "Montagelinie",
+        project)
+    _type(tab.locator('input[name="name"]'), "Abnahme der Montagelinie")
+    expect(tab.locator('select[name="amount_type"]')).to_have_value(
+        '"percentage"')
+    _type(tab.locator('input[name="percentage"]:visible'), "100", "100,00")
+    _click(tab, "Als erreicht melden")
+    expect(_state(tab)).to_have_value('"reached"')
+    expect(tab.locator('input[name="amount"]:visible')).to_have_value(
+        "12.000,00")
+    _pick(page, tab.locator('input[name="accepted_by"]'), "Jana", contact)
+    _click(tab, "Abnehmen")
+    expect(_state(tab)).to_have_value('"accepted"')
+    _click(tab, "Rechnung erstellen")
+    expect(_state(tab)).to_have_value('"invoiced"')
+    expect(tab.locator('input[name="invoiced_amount"]:visible')
+        ).to_have_value("12.000,00")
+    expect(tab.locator('input[name="invoice"]')).not_to_have_value("")
+    _shot(page, 'story-3-milestone-invoiced')
+    page.close()
+
+    # Service: a ticket for the customer, answered and handed over
+    page = browser.new_page(viewport=viewport)
+    _login(page, url, 'service', 'Muster-2026')
+    _open_menu(page, "CRM", "Service-Tickets")
+    tab = _active_tab(page, "Service-Tickets")
+    expect(tab.locator('.treeview tbody tr').first).to_be_visible()
+    tab.locator('button[title="Neu"]').first.click()
+    _type(tab.locator('input[name="title"]'),
+        "Schulung für die zweite Schicht gewünscht")
+    _pick(page, tab.locator('input[name="party"]'), "Quandt", customer)
+    _click(tab, "Öffnen")
+    expect(_state(tab)).to_have_value('"open"')
+    expect(tab.locator('input[name="number"]')).not_to_have_value("")
+    _click(tab, "Antworten")
+    expect(tab.locator('button', has_text="Antworten")).to_be_hidden()
+    tab.locator('.nav-tabs a').filter(has_text=re.compile(r'^SLA$')).click()
+    expect(tab.locator('input[name="first_response_date"]')
+        ).not_to_have_value("")
+    expect(tab.locator('select[name="sla_state"]')).to_have_value(
+        '"on_track"')
+    _click(tab, "An Vertrieb übergeben")
+    expect(tab.locator('button', has_text="An Vertrieb übergeben")
+        ).to_be_hidden()
+    tab.locator('.nav-tabs a', has_text="Nachverfolgung").click()
+    expect(tab.locator('input[name="opportunity"]')).to_be_visible()
+    expect(tab.locator('input[name="opportunity"]')).not_to_have_value("")
+    _shot(page, 'story-4-ticket-handed-over')
+    page.close()
+
+    # Sales again: the customer's CRM page tells the whole story
+    page = browser.new_page(viewport=viewport)
+    _login(page, url, 'vertrieb', 'Muster-2026')
+    _open_menu(page, "CRM", "Kunden")
+    tab = _active_tab(page, "Kunden")
+    tab.locator('.nav-tabs a', has_text="Kunden").first.click()
+    row = tab.locator('.treeview tbody tr', has_text=customer)
+    expect(row).to_have_count(1)
+    row.locator('td[data-title="Name: "]').dblclick()
+    expect(tab.locator('input[name="name"]')).to_have_value(customer)
+    expect(tab.locator('select[name="lifecycle_stage"]').first
+        ).to_have_value('"customer"')
+    expect(tab.locator('select[name="crm_channel"]')).to_have_value(
+        '"trade_fair"')
+    expect(tab.locator('input[name="crm_event"]')).to_have_value(
+        "Hannover Messe 2026")
+    # the hand-over is the open opportunity, the order counts this year
+    expect(tab.locator('input[name="crm_open_opportunities"]:visible')
+        ).to_have_value("1")
+    expect(tab.locator('input[name="crm_open_quotations"]:visible')
+        ).to_have_value("0")
+    expect(tab.locator('input[name="crm_orders_year_amount"]:visible')
+        ).to_have_value("12.000,00")
+    timeline = tab.locator('.treeview', has_text="Phasenwechsel").first
+    for kind, text in [
+            ("Besprechung", "Erstkontakt: Messe Hannover Messe 2026"),
+            ("Phasenwechsel", "Kontakt → Lead"),
+            ("Phasenwechsel", "Lead → Angeboten"),
+            ("Phasenwechsel", "Angeboten → Kunde"),
+            ("Verkaufschance", project),
+            ("Angebot / Auftrag", project),
+            ("Meilenstein", "Abnahme der Montagelinie"),
+            ("Rechnung", "Abnahme der Montagelinie"),
+            ("Service-Ticket", "Schulung für die zweite Schicht"),
+            ("Anruf", "Antwort auf"),
+            ("Verkaufschance", "Schulung für die zweite Schicht"),
+            ]:
+        expect(timeline.locator('tbody tr', has_text=kind).filter(
+                has_text=text)).to_have_count(1)
+    _shot(page, 'story-5-customer')
+    page.close()
