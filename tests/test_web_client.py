@@ -337,6 +337,10 @@ def test_whole_story(server, browser):
     tab = _active_tab(page, "Service-Tickets")
     expect(tab.locator('.treeview tbody tr').first).to_be_visible()
     tab.locator('button[title="Neu"]').first.click()
+    # who records the ticket takes it, with their team
+    expect(tab.locator('input[name="assignee"]')).to_have_value(
+        "Svenja Service")
+    expect(tab.locator('input[name="team"]')).to_have_value("Hotline")
     _type(tab.locator('input[name="title"]'),
         "Schulung für die zweite Schicht gewünscht")
     _pick(page, tab.locator('input[name="party"]'), "Quandt", customer)

@@ -370,6 +370,29 @@ class Ticket(Workflow, ModelSQL, ModelView):
         return Transaction().context.get('company')
 
     @classmethod
+    def default_team(cls):
+        "The team of the user's employee when there is exactly one"
+        pool = Pool()
+        Team = pool.get('service.team')
+        context = Transaction().context
+        employee = context.get('employee')
+        if employee is None:
+            return
+        # a convenience of the form: also for users who do not read teams
+        with without_check_access():
+            teams = Team.search([
+                    ('company', '=', context.get('company', -1)),
+                    ('members', '=', employee),
+                    ], limit=2)
+        if len(teams) == 1:
+            return teams[0].id
+
+    @classmethod
+    def default_assignee(cls):
+        "Who records a ticket takes it"
+        return Transaction().context.get('employee')
+
+    @classmethod
     def default_channel(cls):
         return 'phone'
 
@@ -1082,6 +1105,9 @@ class Ticket(Workflow, ModelSQL, ModelView):
             email_from=sender,
             message_id=message_id,
             channel='email',
+            # nobody took it yet, whoever runs the intake
+            team=None,
+            assignee=None,
             title=subject[:256] or gettext(
                 'crm_service.msg_ticket_no_subject'),
             description=text)

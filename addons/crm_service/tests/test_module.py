@@ -452,6 +452,52 @@ class CrmServiceTestCase(
             self.assertEqual(Work.search([('id', '=', work_id)]), [])
 
     @with_transaction()
+    def test_ticket_defaults_employee(self):
+        "A ticket recorded by an employee is theirs and their team's"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        Team = pool.get('service.team')
+        company = create_company()
+        with set_company(company):
+            emma = create_employee(company, "Emma")
+            hotline = Team(name="Hotline", members=[emma])
+            field = Team(name="Field")
+            Team.save([hotline, field])
+            with Transaction().set_context(employee=emma.id):
+                ticket, = Ticket.create([{'title': "Noise"}])
+                self.assertEqual(
+                    (ticket.assignee, ticket.team), (emma, hotline))
+
+                # two teams: the user picks one
+                field.members = [emma]
+                field.save()
+                ticket, = Ticket.create([{'title': "Leak"}])
+                self.assertEqual((ticket.assignee, ticket.team), (emma, None))
+
+                # e-mail intake leaves the ticket to the desk
+                ticket = Ticket.from_inbound_email(
+                    self._email("Pump broken", '<c@x>'), None)
+                self.assertEqual((ticket.assignee, ticket.team), (None, None))
+
+            ticket, = Ticket.create([{'title': "Smoke"}])
+            self.assertEqual((ticket.assignee, ticket.team), (None, None))
+
+    @staticmethod
+    def _email(subject, message_id):
+        "An inbound e-mail as inbound_email gives it to the rule's action"
+        class Email:
+            rec_name = 'email'
+
+            def as_dict(self):
+                return {
+                    'from': 'someone@example.com',
+                    'subject': subject,
+                    'text': "Hello",
+                    'headers': {'Message-ID': message_id},
+                    }
+        return Email()
+
+    @with_transaction()
     def test_reply_other_company(self):
         "A reply to another company's ticket becomes a new ticket"
         pool = Pool()
@@ -462,20 +508,7 @@ class CrmServiceTestCase(
         with set_company(company):
             ticket = Ticket(title="Printer jams")
             ticket.save()
-
-        class Email:
-            rec_name = 'email'
-
-            def __init__(self, subject, message_id):
-                self.subject, self.message_id = subject, message_id
-
-            def as_dict(self):
-                return {
-                    'from': 'someone@example.com',
-                    'subject': self.subject,
-                    'text': "Hello",
-                    'headers': {'Message-ID': self.message_id},
-                    }
+        Email = self._email
 
         subject = f"Re: [{ticket.number}] Printer jams"
         with set_company(other):
