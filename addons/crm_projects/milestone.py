@@ -18,6 +18,7 @@ from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.transaction import Transaction, without_check_access
 
+from .common import sign_off
 from .exceptions import (
     MilestoneDeleteError,
     MilestoneValidationError,
@@ -426,16 +427,10 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
     @ModelView.button
     @Workflow.transition('accepted')
     def accept(cls, milestones):
-        pool = Pool()
-        Date = pool.get('ir.date')
-        today = Date.today()
-        for milestone in milestones:
-            if not milestone.accepted_by:
-                raise MilestoneWorkflowError(gettext(
-                        'crm_projects.msg_milestone_accept_contact',
-                        milestone=milestone.rec_name))
-            if not milestone.accepted_date:
-                milestone.accepted_date = today
+        sign_off(milestones, 'accepted_by', 'accepted_date',
+            lambda milestone: MilestoneWorkflowError(gettext(
+                    'crm_projects.msg_milestone_accept_contact',
+                    milestone=milestone.rec_name)))
         cls.save(milestones)
 
     @classmethod

@@ -17,6 +17,7 @@ from trytond.pyson import Eval
 from trytond.report import Report
 from trytond.transaction import Transaction, without_check_access
 
+from .common import sign_off
 from .exceptions import ProtocolError
 
 
@@ -162,16 +163,10 @@ class Protocol(ProjectDocumentMixin, Workflow, ModelSQL, ModelView):
     @ModelView.button
     @Workflow.transition('acknowledged')
     def acknowledge(cls, protocols):
-        pool = Pool()
-        Date = pool.get('ir.date')
-        today = Date.today()
-        for protocol in protocols:
-            if not protocol.acknowledged_by:
-                raise ProtocolError(gettext(
-                        'crm_projects.msg_protocol_acknowledge_contact',
-                        protocol=protocol.rec_name))
-            if not protocol.acknowledged_date:
-                protocol.acknowledged_date = today
+        sign_off(protocols, 'acknowledged_by', 'acknowledged_date',
+            lambda protocol: ProtocolError(gettext(
+                    'crm_projects.msg_protocol_acknowledge_contact',
+                    protocol=protocol.rec_name)))
         cls.save(protocols)
 
 
