@@ -274,13 +274,14 @@ class CrmServiceTestCase(
                     **values,
                     } for i in range(count)])
 
-    def _long_sla(self):
+    def _long_sla(self, response_hours=100, resolution_hours=400):
+        "Return a round-the-clock SLA with the targets of normal priority"
         pool = Pool()
         SLA = pool.get('service.sla')
         sla = SLA(name="24/7", targets=[{
                     'priority': 'normal',
-                    'response_hours': 100,
-                    'resolution_hours': 400,
+                    'response_hours': response_hours,
+                    'resolution_hours': resolution_hours,
                     }], hours=[{
                     'weekday': str(d),
                     'start_time': dt.time(),
@@ -354,7 +355,6 @@ class CrmServiceTestCase(
         "Escalation plans one activity and sends one e-mail per level"
         pool = Pool()
         Ticket = pool.get('service.ticket')
-        SLA = pool.get('service.sla')
         Team = pool.get('service.team')
         Activity = pool.get('crm.activity')
         ContactMechanism = pool.get('party.contact_mechanism')
@@ -366,16 +366,7 @@ class CrmServiceTestCase(
                         'type': 'email',
                         'value': 'leo@example.com',
                         }])
-            sla = SLA(name="24/7", targets=[{
-                        'priority': 'normal',
-                        'response_hours': 1,
-                        'resolution_hours': 4,
-                        }], hours=[{
-                        'weekday': str(d),
-                        'start_time': dt.time(),
-                        'end_time': dt.time(),
-                        } for d in range(7)])
-            sla.save()
+            sla = self._long_sla(response_hours=1, resolution_hours=4)
             team = Team(name="Hotline", lead=lead)
             team.save()
             now = dt.datetime.now().replace(microsecond=0)
