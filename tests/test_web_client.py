@@ -137,6 +137,23 @@ def _state(tab):
     return tab.locator('select[name="state"]')
 
 
+def _press(tab, label, state):
+    """Click the workflow button labelled label until the record is in state;
+    a click the web client swallowed while it was still loading the record
+    is repeated."""
+    from playwright.sync_api import expect
+    button = tab.locator('button', has_text=label)
+    for _ in range(3):
+        button.click()
+        try:
+            expect(_state(tab)).to_have_value(state, timeout=10_000)
+            return
+        except AssertionError:
+            if not button.is_visible():
+                break
+    expect(_state(tab)).to_have_value(state)
+
+
 def _shot(page, name):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f'{name}.png'))
@@ -282,8 +299,7 @@ def test_whole_story(server, browser):
     line.locator('button', has_text="Hinzufügen").last.click()
     expect(tab.locator('.tab-pane.active .treeview tbody tr',
             has_text="Inbetriebnahme und Schulung")).to_have_count(1)
-    _click(tab, "In Verkaufschance umwandeln")
-    expect(_state(tab)).to_have_value('"opportunity"')
+    _press(tab, "In Verkaufschance umwandeln", '"opportunity"')
     _click(tab, "In Verkauf umwandeln")
 
     # ... the sale opens in its own tab: quote and confirm it
@@ -292,10 +308,9 @@ def test_whole_story(server, browser):
     expect(row).to_have_count(1)
     expect(row).to_contain_text("12.000,00")
     row.locator('td[data-title="Status: "]').dblclick()
-    _click(tab, "Angebot")
-    expect(_state(tab)).to_have_value('"quotation"')
-    _click(tab, "Bestätigen")
-    expect(_state(tab)).to_have_value('"processing"')
+    expect(tab.locator('input[name="description"]')).to_have_value(project)
+    _press(tab, "Angebot", '"quotation"')
+    _press(tab, "Bestätigen", '"processing"')
     expect(tab.locator('input[name="untaxed_amount"]:visible')
         ).to_have_value("12.000,00")
     _shot(page, 'story-2-order')
@@ -315,13 +330,11 @@ def test_whole_story(server, browser):
     expect(tab.locator('select[name="amount_type"]')).to_have_value(
         '"percentage"')
     _type(tab.locator('input[name="percentage"]:visible'), "100", "100,00")
-    _click(tab, "Als erreicht melden")
-    expect(_state(tab)).to_have_value('"reached"')
+    _press(tab, "Als erreicht melden", '"reached"')
     expect(tab.locator('input[name="amount"]:visible')).to_have_value(
         "12.000,00")
     _pick(page, tab.locator('input[name="accepted_by"]'), "Jana", contact)
-    _click(tab, "Abnehmen")
-    expect(_state(tab)).to_have_value('"accepted"')
+    _press(tab, "Abnehmen", '"accepted"')
     _click(tab, "Rechnung erstellen")
     expect(_state(tab)).to_have_value('"invoiced"')
     expect(tab.locator('input[name="invoiced_amount"]:visible')
@@ -344,8 +357,7 @@ def test_whole_story(server, browser):
     _type(tab.locator('input[name="title"]'),
         "Schulung für die zweite Schicht gewünscht")
     _pick(page, tab.locator('input[name="party"]'), "Quandt", customer)
-    _click(tab, "Öffnen")
-    expect(_state(tab)).to_have_value('"open"')
+    _press(tab, "Öffnen", '"open"')
     expect(tab.locator('input[name="number"]')).not_to_have_value("")
     _click(tab, "Antworten")
     expect(tab.locator('button', has_text="Antworten")).to_be_hidden()
