@@ -9,8 +9,12 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import model_selection
-from .exceptions import ActivityDeleteError, ActivityValidationError
+from .common import WorkflowFieldsMixin, model_selection, transition
+from .exceptions import (
+    ActivityClosedError,
+    ActivityDeleteError,
+    ActivityValidationError,
+)
 
 ACTIVITY_TYPES = [
     ('call', "Call"),
@@ -30,7 +34,7 @@ FOLLOWUP_STATUSES = [
     ]
 
 
-class Activity(Workflow, ModelSQL, ModelView):
+class Activity(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
     __string__ = "CRM Activity"
     __name__ = 'crm.activity'
     _rec_name = 'subject'
@@ -242,9 +246,32 @@ class Activity(Workflow, ModelSQL, ModelView):
                         date=activity.date.date()))
 
     @classmethod
+    def _workflow_fields(cls):
+        # the follow-up link is made by Done
+        return super()._workflow_fields() | {'followup_of'}
+
+    @classmethod
+    def _closed_fields(cls):
+        "Return the fields that stay as they were once done or cancelled"
+        return {
+            'company', 'activity_type', 'direction', 'subject', 'party',
+            'contact', 'resource', 'date', 'duration', 'employee'}
+
+    @classmethod
     def check_modification(cls, mode, activities, values=None, external=False):
         super().check_modification(
             mode, activities, values=values, external=external)
+        if (mode == 'write' and external
+                and not Transaction().context.get('_crm_workflow')):
+            names = cls._closed_fields() & set(values)
+            if names:
+                for activity in activities:
+                    if activity.state != 'planned':
+                        raise ActivityClosedError(gettext(
+                                'crm_lifecycle.msg_activity_closed_write',
+                                activity=activity.rec_name,
+                                field=cls.__names__(
+                                    sorted(names)[0])['field']))
         if mode == 'delete':
             for activity in activities:
                 if activity.state == 'done':
@@ -280,19 +307,19 @@ class Activity(Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('planned')
+    @transition('planned')
     def plan(cls, activities):
         pass
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('done')
+    @transition('done')
     def do(cls, activities):
         followups = [a._get_followup() for a in activities if a.followup_date]
         cls.save(followups)
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('cancelled')
+    @transition('cancelled')
     def cancel(cls, activities):
         pass

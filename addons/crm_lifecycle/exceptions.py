@@ -13,6 +13,10 @@ class ActivityDeleteError(AccessError):
     pass
 
 
+class ActivityClosedError(AccessError):
+    pass
+
+
 class LostReasonError(ValidationError):
     pass
 
@@ -21,5 +25,13 @@ class StageAccessError(AccessError):
     pass
 
 
+class HistoryAccessError(AccessError):
+    pass
+
+
 class FirstContactError(UserError):
+    pass
+
+
+class WorkflowFieldError(AccessError):
     pass

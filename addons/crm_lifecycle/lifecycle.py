@@ -14,8 +14,13 @@ from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
-from .common import model_selection
-from .exceptions import StageAccessError
+from .common import (
+    WorkflowFieldsMixin,
+    client_call,
+    model_selection,
+    workflow_writes,
+)
+from .exceptions import HistoryAccessError, StageAccessError
 
 STAGES = [
     ('contact', "Contact"),
@@ -70,6 +75,29 @@ class LifecycleHistory(ModelSQL, ModelView):
         return False
 
     @classmethod
+    def _check_recorded_by_system(cls):
+        # Only the stage changes record their history, also when a group
+        # was given rights on the model; refused before any row changes.
+        if client_call():
+            raise HistoryAccessError(gettext(
+                    'crm_lifecycle.msg_lifecycle_history_system'))
+
+    @classmethod
+    def create(cls, vlist):
+        cls._check_recorded_by_system()
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        cls._check_recorded_by_system()
+        super().write(*args)
+
+    @classmethod
+    def delete(cls, histories):
+        cls._check_recorded_by_system()
+        super().delete(histories)
+
+    @classmethod
     def _get_origin(cls):
         "Return the models that may change a lifecycle stage"
         return [
@@ -81,8 +109,10 @@ class LifecycleHistory(ModelSQL, ModelView):
         return model_selection(cls._get_origin())
 
 
-class PartyLifecycleMixin:
-    "The lifecycle stage of a party, derived from its documents"
+class PartyLifecycleMixin(WorkflowFieldsMixin):
+    """The lifecycle stage of a party, derived from its documents
+
+    Only the stage changes set the stage, its date and its history."""
     __slots__ = ()
 
     lifecycle_stage = fields.Selection(
@@ -102,13 +132,36 @@ class PartyLifecycleMixin:
         return datetime.datetime.now()
 
     @classmethod
+    def _workflow_fields(cls):
+        return super()._workflow_fields() | {
+            'lifecycle_stage', 'lifecycle_since', 'lifecycle_history'}
+
+    @classmethod
+    def _check_workflow_values(cls, mode, values):
+        # The stage has its own message that names the manual way
+        if (client_call() and 'lifecycle_stage' in values
+                and (mode == 'write' or not cls._client_may_set(
+                        'lifecycle_stage', values['lifecycle_stage']))):
+            raise StageAccessError(
+                gettext('crm_lifecycle.msg_stage_write_direct'))
+        super()._check_workflow_values(mode, values)
+
+    @classmethod
+    def preprocess_values(cls, mode, values):
+        values = super().preprocess_values(mode, values)
+        # A new party, also a copy, enters its stage now
+        if mode == 'create' and not values.get('lifecycle_since'):
+            values['lifecycle_since'] = datetime.datetime.now()
+        return values
+
+    @classmethod
     def on_modification(cls, mode, parties, field_names=None):
         pool = Pool()
         History = pool.get('crm.lifecycle.history')
         super().on_modification(mode, parties, field_names=field_names)
         if mode == 'create':
             user = Transaction().user
-            with without_check_access():
+            with without_check_access(), workflow_writes():
                 History.save([History(
                             party=p, from_stage=None,
                             to_stage=p.lifecycle_stage,
@@ -117,13 +170,12 @@ class PartyLifecycleMixin:
                         for p in parties])
 
     @classmethod
-    def check_modification(cls, mode, parties, values=None, external=False):
-        super().check_modification(
-            mode, parties, values=values, external=external)
-        if (external and mode == 'write'
-                and 'lifecycle_stage' in (values or {})):
-            raise StageAccessError(
-                gettext('crm_lifecycle.msg_stage_write_direct'))
+    def copy(cls, parties, default=None):
+        default = default.copy() if default is not None else {}
+        default.setdefault('lifecycle_stage', cls.default_lifecycle_stage())
+        default.setdefault('lifecycle_since', None)
+        default.setdefault('lifecycle_history', None)
+        return super().copy(parties, default=default)
 
     @classmethod
     def _lifecycle_order_states(cls):
@@ -266,7 +318,7 @@ class PartyLifecycleMixin:
                     user=user or None, manual=manual, note=note))
         if not histories:
             return
-        with without_check_access():
+        with without_check_access(), workflow_writes():
             History.save(histories)
             cls.write([h.party for h in histories], {
                     'lifecycle_stage': stage,

@@ -12,7 +12,13 @@ from trytond.model import (
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 
-from .common import ChannelEventMixin, model_selection, updates_lifecycle
+from .common import (
+    ChannelEventMixin,
+    WorkflowFieldsMixin,
+    lock,
+    model_selection,
+    updates_lifecycle,
+)
 from .exceptions import LostReasonError
 from .party import channel_field
 
@@ -24,7 +30,7 @@ class LostReason(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
     name = fields.Char("Name", required=True, translate=True)
 
 
-class Opportunity(ChannelEventMixin, metaclass=PoolMeta):
+class Opportunity(WorkflowFieldsMixin, ChannelEventMixin, metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
 
     crm_channel = channel_field(
@@ -50,6 +56,12 @@ class Opportunity(ChannelEventMixin, metaclass=PoolMeta):
             ]
 
     @classmethod
+    def _workflow_fields(cls):
+        # The state stays upstream's: sale_opportunity moves it by its
+        # buttons and lets clients write it.
+        return (super()._workflow_fields() - {'state'}) | {'crm_origin'}
+
+    @classmethod
     def _get_crm_origins(cls):
         "Return the models an opportunity may come from"
         return ['crm.activity']
@@ -67,6 +79,7 @@ class Opportunity(ChannelEventMixin, metaclass=PoolMeta):
     def copy(cls, opportunities, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('crm_lost_reason', None)
+        default.setdefault('crm_origin', None)
         return super().copy(opportunities, default=default)
 
     @classmethod
@@ -86,6 +99,14 @@ class Opportunity(ChannelEventMixin, metaclass=PoolMeta):
     @updates_lifecycle(reactivate=True)
     def opportunity(cls, opportunities):
         super().opportunity(opportunities)
+
+    @classmethod
+    def convert(cls, opportunities):
+        # Exactly once: the transition checks the state after the lock;
+        # converting changes the state, so concurrent clicks wait and
+        # then find the opportunity converted.
+        lock(opportunities)
+        return super().convert(opportunities)
 
     @classmethod
     @updates_lifecycle()

@@ -95,8 +95,6 @@ class Party(PartyLifecycleMixin, metaclass=PoolMeta):
     @classmethod
     def copy(cls, parties, default=None):
         default = default.copy() if default is not None else {}
-        default.setdefault('lifecycle_stage', 'contact')
-        default.setdefault('lifecycle_history', None)
         default.setdefault('crm_activities', None)
         return super().copy(parties, default=default)
 

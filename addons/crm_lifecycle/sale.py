@@ -9,11 +9,17 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import ChannelEventMixin, updates_lifecycle
+from .common import (
+    ChannelEventMixin,
+    WorkflowFieldsMixin,
+    lock,
+    updates_lifecycle,
+    workflow_writes,
+)
 from .party import channel_field
 
 
-class Sale(ChannelEventMixin, metaclass=PoolMeta):
+class Sale(WorkflowFieldsMixin, ChannelEventMixin, metaclass=PoolMeta):
     __name__ = 'sale.sale'
 
     crm_channel = channel_field(
@@ -31,6 +37,12 @@ class Sale(ChannelEventMixin, metaclass=PoolMeta):
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.crm_channel, Index.Equality(cardinality='low'))))
+
+    @classmethod
+    def _workflow_fields(cls):
+        # The state stays upstream's: sale moves it by its buttons.
+        return ((super()._workflow_fields() - {'state'})
+            | {'crm_quotation_followup'})
 
     @classmethod
     def copy(cls, sales, default=None):
@@ -94,6 +106,9 @@ class Sale(ChannelEventMixin, metaclass=PoolMeta):
                 ('quotation_validity', '!=', None),
                 ('crm_quotation_followup', '=', None),
                 ])
+        # Once per quotation also when the job runs twice at a time: a
+        # concurrent run that planned these sales makes this one retry.
+        lock(sales)
         to_plan = []
         for sale in sales:
             with Transaction().set_context(company=sale.company.id):
@@ -104,5 +119,6 @@ class Sale(ChannelEventMixin, metaclass=PoolMeta):
         Activity.save([a for _, a in to_plan])
         for sale, activity in to_plan:
             sale.crm_quotation_followup = activity
-        cls.save([s for s, _ in to_plan])
+        with workflow_writes():
+            cls.save([s for s, _ in to_plan])
 

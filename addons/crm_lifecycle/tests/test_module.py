@@ -4,14 +4,19 @@
 import datetime
 from decimal import Decimal
 
+from trytond.i18n import gettext
+from trytond.model.exceptions import AccessError
+from trytond.model.modelview import AccessButtonError
 from trytond.modules.company.tests import (
     CompanyTestMixin,
     create_company,
+    create_employee,
     set_company,
 )
 from trytond.modules.party.tests import PartyCheckReplaceMixin
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.transaction import Transaction, check_access
 
 from trytond.modules.crm_lifecycle.contact import (
     normalize_name,
@@ -60,15 +65,17 @@ class CrmLifecycleTestCase(
         Opportunity = pool.get('sale.opportunity')
         Sale = pool.get('sale.sale')
         SaleLine = pool.get('sale.line')
-        parties = Party.create([{'name': f"Customer {i}"}
-                for i in range(count)])
+        parties = Party.create([{
+                    'name': f"Customer {i}",
+                    'addresses': [('create', [{}])],
+                    } for i in range(count)])
         now = datetime.datetime.now()
-        Activity.create([{
+        activities = Activity.create([{
                     'company': company.id, 'party': p.id,
                     'subject': f"Call {n}",
                     'date': now + datetime.timedelta(days=n - 1),
-                    'state': 'planned' if n else 'done',
                     } for p in parties for n in range(documents)])
+        Activity.do(activities[::documents])
         Opportunity.create([{
                     'company': company.id, 'party': p.id,
                     'currency': company.currency.id,
@@ -77,14 +84,272 @@ class CrmLifecycleTestCase(
         sales = Sale.create([{
                     'company': company.id, 'party': p.id,
                     'currency': company.currency.id,
+                    'invoice_address': p.addresses[0].id,
+                    'shipment_address': p.addresses[0].id,
                     } for p in parties for n in range(documents)])
         SaleLine.create([{
                     'sale': s.id, 'type': 'line', 'quantity': 2,
                     'unit_price': Decimal(50), 'description': "Service",
                     } for s in sales])
-        Sale.write(sales, {'state': 'quotation'})
+        Sale.quote(sales)
         Party.update_lifecycle_stage(Party.browse(parties))
         return Party.browse(parties)
+
+    def _department_users(self, company, *groups):
+        "Create one user per crm_lifecycle group, in the company"
+        pool = Pool()
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        users = [User(
+                login=group, name=group,
+                groups=[ModelData.get_id('crm_lifecycle', group)],
+                companies=[company], company=company)
+            for group in groups]
+        User.save(users)
+        return users
+
+    def assertRefused(self, message, call, *args, **kwargs):
+        "Assert that call fails with the message of the ir.message"
+        with self.assertRaises(AccessError) as cm:
+            call(*args, **kwargs)
+        self.assertEqual(cm.exception.message, message)
+
+    @with_transaction()
+    def test_forged_workflow_fields(self):
+        "Department users cannot forge stages, history or activity states"
+        pool = Pool()
+        Party = pool.get('party.party')
+        History = pool.get('crm.lifecycle.history')
+        Activity = pool.get('crm.activity')
+        Opportunity = pool.get('sale.opportunity')
+        Sale = pool.get('sale.sale')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{'name': "ACME"}])
+            planned, done = Activity.create([{
+                        'company': company.id, 'party': party.id,
+                        'subject': subject,
+                        } for subject in ["Visit", "Call"]])
+            Activity.do([done])
+            opportunity, = Opportunity.create([{
+                        'company': company.id, 'party': party.id,
+                        'currency': company.currency.id}])
+            sale, = Sale.create([{
+                        'company': company.id, 'party': party.id,
+                        'currency': company.currency.id}])
+            users = self._department_users(
+                company, 'group_crm_sales', 'group_crm_service')
+
+        def snapshot():
+            party_ = Party(party.id)
+            return (
+                Party.search([], count=True),
+                party_.lifecycle_stage, party_.lifecycle_since,
+                History.search([], count=True),
+                [(a.state, a.date, a.followup_of)
+                    for a in Activity.browse([planned, done])],
+                Activity.search([], count=True),
+                Opportunity(opportunity.id).crm_origin,
+                Sale(sale.id).crm_quotation_followup)
+        stage_message = gettext('crm_lifecycle.msg_stage_write_direct')
+
+        def field_message(Model, name):
+            return gettext(
+                'crm_lifecycle.msg_workflow_field',
+                field=Model.__names__(name)['field'],
+                model=Model.__names__()['model'])
+        back_dated = datetime.datetime(2000, 1, 1)
+        for user in users:
+            with self.subTest(user=user.login), \
+                    Transaction().set_user(user.id), check_access(), \
+                    Transaction().set_context(company=company.id):
+                before = snapshot()
+                self.assertRefused(stage_message, Party.create, [{
+                            'name': "Forged", 'lifecycle_stage': 'customer',
+                            'lifecycle_since': back_dated}])
+                self.assertRefused(
+                    field_message(Party, 'lifecycle_since'),
+                    Party.create, [{
+                            'name': "Forged", 'lifecycle_since': back_dated}])
+                self.assertRefused(
+                    field_message(Party, 'lifecycle_history'),
+                    Party.create, [{'name': "Forged", 'lifecycle_history': [
+                                ('create', [{
+                                            'to_stage': 'customer',
+                                            'date': back_dated}])]}])
+                self.assertRefused(
+                    stage_message, Party.write, [party],
+                    {'lifecycle_stage': 'customer'})
+                self.assertRefused(
+                    field_message(Party, 'lifecycle_since'),
+                    Party.write, [party], {'lifecycle_since': back_dated})
+                self.assertRefused(
+                    field_message(Party, 'lifecycle_history'),
+                    Party.write, [party], {'lifecycle_history': [
+                            ('create', [{'to_stage': 'customer'}])]})
+                self.assertRefused(
+                    stage_message, Party.copy, [party],
+                    default={'lifecycle_stage': 'customer'})
+                self.assertRefused(
+                    field_message(Party, 'lifecycle_since'),
+                    Party.copy, [party],
+                    default={'lifecycle_since': back_dated})
+
+                # ir.model.access: nobody may change the history
+                with self.assertRaises(AccessError):
+                    History.create([{
+                                'party': party.id, 'to_stage': 'customer',
+                                'date': back_dated}])
+                history = History.search([('party', '=', party.id)])
+                with self.assertRaises(AccessError):
+                    History.write(history, {'to_stage': 'customer'})
+                with self.assertRaises(AccessError):
+                    History.delete(history)
+
+                self.assertRefused(
+                    field_message(Activity, 'state'), Activity.create, [{
+                            'party': party.id, 'subject': "Forged",
+                            'state': 'done'}])
+                self.assertRefused(
+                    field_message(Activity, 'followup_of'),
+                    Activity.create, [{
+                            'party': party.id, 'subject': "Forged",
+                            'followup_of': done.id}])
+                self.assertRefused(
+                    field_message(Activity, 'state'),
+                    Activity.write, [planned], {'state': 'done'})
+                self.assertRefused(
+                    field_message(Activity, 'state'),
+                    Activity.copy, [planned], default={'state': 'done'})
+                self.assertRefused(
+                    gettext('crm_lifecycle.msg_activity_closed_write',
+                        activity=done.rec_name,
+                        field=Activity.__names__('date')['field']),
+                    Activity.write, [done], {'date': back_dated})
+
+                if user.login == 'group_crm_sales':
+                    self.assertRefused(
+                        field_message(Opportunity, 'crm_origin'),
+                        Opportunity.write, [opportunity],
+                        {'crm_origin': str(done)})
+                    self.assertRefused(
+                        field_message(Sale, 'crm_quotation_followup'),
+                        Sale.write, [sale],
+                        {'crm_quotation_followup': planned.id})
+                self.assertEqual(snapshot(), before)
+
+                # what users may do still works
+                copy, = Party.copy([party])
+                self.assertEqual(copy.lifecycle_stage, 'contact')
+                self.assertGreater(
+                    copy.lifecycle_since, party.lifecycle_since)
+                created, = copy.lifecycle_history
+                self.assertEqual(
+                    (created.from_stage, created.to_stage,
+                        created.user, created.manual),
+                    (None, 'contact', user, False))
+                Activity.write([done], {'description': "Noted"})
+                copy_activity, = Activity.copy([done])
+                self.assertEqual(
+                    (copy_activity.state, copy_activity.followup_of),
+                    ('planned', None))
+
+    @with_transaction()
+    def test_history_only_by_system(self):
+        "Even with rights on the model, users cannot record history"
+        pool = Pool()
+        Party = pool.get('party.party')
+        History = pool.get('crm.lifecycle.history')
+        ModelAccess = pool.get('ir.model.access')
+        ModelData = pool.get('ir.model.data')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{'name': "ACME"}])
+            user, = self._department_users(company, 'group_crm_sales')
+        ModelAccess.create([{
+                    'model': 'crm.lifecycle.history',
+                    'group': ModelData.get_id(
+                        'crm_lifecycle', 'group_crm_sales'),
+                    'perm_read': True, 'perm_write': True,
+                    'perm_create': True, 'perm_delete': True,
+                    }])
+        history = History.search([('party', '=', party.id)])
+        message = gettext('crm_lifecycle.msg_lifecycle_history_system')
+        with Transaction().set_user(user.id), check_access():
+            self.assertRefused(message, History.create, [{
+                        'party': party.id, 'to_stage': 'customer'}])
+            self.assertRefused(
+                message, History.write, history, {'to_stage': 'customer'})
+            self.assertRefused(message, History.delete, history)
+        self.assertEqual(
+            History.search([('party', '=', party.id)]), history)
+        self.assertEqual(
+            [(h.from_stage, h.to_stage) for h in history],
+            [(None, 'contact')])
+
+    @with_transaction()
+    def test_set_stage_by_admin(self):
+        "CRM Administration sets a stage by hand, CRM Sales cannot"
+        pool = Pool()
+        Party = pool.get('party.party')
+        SetStage = pool.get('crm.lifecycle.set_stage', type='wizard')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{'name': "ACME"}])
+            admin, sales = self._department_users(
+                company, 'group_crm_admin', 'group_crm_sales')
+        context = {
+            'active_model': 'party.party',
+            'active_id': party.id, 'active_ids': [party.id]}
+
+        with Transaction().set_user(sales.id), check_access(), \
+                Transaction().set_context(context):
+            with self.assertRaises(AccessError):
+                SetStage.create()
+            self.assertRefused(
+                gettext('crm_lifecycle.msg_stage_manual_admin'),
+                Party.set_lifecycle_stage_manually, [party], 'customer')
+        with Transaction().set_user(admin.id), check_access(), \
+                Transaction().set_context(context):
+            session_id, _, _ = SetStage.create()
+            SetStage.execute(session_id, {
+                    'start': {'stage': 'customer', 'note': "Framework"},
+                    }, 'set_')
+        party = Party(party.id)
+        self.assertEqual(party.lifecycle_stage, 'customer')
+        latest = party.lifecycle_history[0]
+        self.assertEqual(
+            (latest.from_stage, latest.to_stage, latest.manual,
+                latest.note, latest.user),
+            ('contact', 'customer', True, "Framework", admin))
+
+    @with_transaction()
+    def test_convert_once(self):
+        "Converting an opportunity again creates no second sale"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Opportunity = pool.get('sale.opportunity')
+        Sale = pool.get('sale.sale')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{'name': "ACME"}])
+            opportunity, = Opportunity.create([{
+                        'company': company.id, 'party': party.id,
+                        'currency': company.currency.id,
+                        'employee': create_employee(company).id}])
+            sales, = self._department_users(company, 'group_crm_sales')
+            with Transaction().set_user(sales.id), check_access():
+                Opportunity.opportunity([opportunity])
+                first = Opportunity.convert([opportunity])
+                # the button is gone once converted
+                with self.assertRaises(AccessButtonError):
+                    Opportunity.convert([opportunity])
+            # the transition skips converted opportunities
+            second = Opportunity.convert([opportunity])
+            sale, = Sale.search([('party', '=', party.id)])
+            self.assertEqual(first['res_id'], [sale.id])
+            self.assertEqual(second['res_id'], [])
+            self.assertEqual(Opportunity(opportunity.id).state, 'converted')
 
     @with_transaction()
     def test_customer_view_query_count(self):
@@ -152,19 +417,25 @@ class CrmLifecycleTestCase(
         pool = Pool()
         Party = pool.get('party.party')
         Opportunity = pool.get('sale.opportunity')
+        LostReason = pool.get('crm.lost_reason')
         company = create_company()
         with set_company(company):
             party, = self._create_customers(company, 1, documents=1)
             self.assertEqual(party.lifecycle_stage, 'quoted')
+            reason, = LostReason.search([], limit=1)
             opportunity, = Opportunity.search([('party', '=', party.id)])
-            Opportunity.write([opportunity], {'state': 'lost'})
+            opportunity.crm_lost_reason = reason
+            opportunity.save()
+            Opportunity.lost([opportunity])
             Party.update_lifecycle_stage([party])
             self.assertEqual(Party(party.id).lifecycle_stage, 'quoted')
 
             new, = Party.create([{'name': "New"}])
             lost, = Opportunity.create([{
                         'company': company.id, 'party': new.id,
-                        'currency': company.currency.id, 'state': 'lost'}])
+                        'currency': company.currency.id,
+                        'crm_lost_reason': reason.id}])
+            Opportunity.lost([lost])
             Party.update_lifecycle_stage([new])
             self.assertEqual(Party(new.id).lifecycle_stage, 'lost')
             Opportunity.create([{
