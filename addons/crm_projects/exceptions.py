@@ -17,6 +17,10 @@ class MilestoneDeleteError(AccessError):
     pass
 
 
+class MilestoneLockedError(AccessError):
+    pass
+
+
 class TimesheetValidationError(ValidationError):
     pass
 
@@ -30,4 +34,8 @@ class TimesheetGroupError(AccessError):
 
 
 class ProtocolError(UserError):
+    pass
+
+
+class ProtocolLockedError(AccessError):
     pass

@@ -18,15 +18,25 @@ from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.transaction import Transaction, without_check_access
 
+from trytond.modules.crm_lifecycle.common import (
+    WorkflowFieldsMixin,
+    lock,
+    touch,
+    transition,
+)
+
 from .common import sign_off
 from .exceptions import (
     MilestoneDeleteError,
+    MilestoneLockedError,
     MilestoneValidationError,
     MilestoneWorkflowError,
 )
 
 
-class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
+class Milestone(
+        WorkflowFieldsMixin, sequence_ordered(), Workflow, ModelSQL,
+        ModelView):
     "Project Milestone"
     __name__ = 'project.milestone'
 
@@ -319,14 +329,81 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
                 raise MilestoneValidationError(gettext(
                         'crm_projects.msg_milestone_over_order',
                         project=project.rec_name,
-                        share=round(share * 100, 2)))
+                        # format() rounds without the context's precision,
+                        # which huge shares exceed
+                        share=format(share * 100, '.2f')))
+
+    @classmethod
+    def _workflow_fields(cls):
+        return super()._workflow_fields() | {
+            'invoice', 'invoice_line', 'invoiced_amount'}
+
+    @classmethod
+    def _editable_states(cls):
+        "The states in which the terms and the sign-off may change"
+        return ['planned', 'reached']
+
+    @classmethod
+    def _locked_fields(cls):
+        "The fields fixed once the milestone is accepted or cancelled"
+        return {
+            'project', 'company', 'name', 'planned_date', 'deliverable',
+            'amount_type', 'percentage', 'fixed_amount', 'reached_date',
+            'accepted_by', 'accepted_date', 'acceptance_note'}
+
+    @classmethod
+    def _order_share_fields(cls):
+        "The fields that change the share of the order"
+        return {'project', 'amount_type', 'percentage', 'fixed_amount',
+            'state'}
+
+    @classmethod
+    def _lock_projects(cls, project_ids):
+        """Serialize the changes of the milestones of the projects, so that
+        check_order_share sees those of concurrent transactions.
+
+        Locked before the milestones are inserted: an insert takes a key
+        share lock on the project which would deadlock with a later lock."""
+        pool = Pool()
+        Work = pool.get('project.work')
+        projects = Work.browse(sorted(project_ids))
+        lock(projects)
+        touch(projects)
+
+    @classmethod
+    def create(cls, vlist):
+        cls._lock_projects({
+                v['project'] for v in vlist if v.get('project') is not None})
+        return super().create(vlist)
+
+    @classmethod
+    def write(cls, *args):
+        project_ids = set()
+        actions = iter(args)
+        for milestones, values in zip(actions, actions):
+            if values.keys() & cls._order_share_fields():
+                project_ids.update(m.project.id for m in milestones)
+                if values.get('project') is not None:
+                    project_ids.add(values['project'])
+        cls._lock_projects(project_ids)
+        super().write(*args)
 
     @classmethod
     def check_modification(cls, mode, milestones, values=None,
             external=False):
         super().check_modification(
             mode, milestones, values=values, external=external)
-        if mode == 'delete':
+        if mode == 'write':
+            names = values.keys() & cls._locked_fields()
+            if names:
+                for milestone in milestones:
+                    if milestone.state not in cls._editable_states():
+                        raise MilestoneLockedError(gettext(
+                                'crm_projects.msg_milestone_locked',
+                                milestone=milestone.rec_name,
+                                field=cls.__names__(
+                                    sorted(names)[0])['field']))
+        elif mode == 'delete':
             for milestone in milestones:
                 if milestone.invoice or milestone.state in {
                         'invoiced', 'paid'}:
@@ -407,13 +484,13 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('planned')
+    @transition('planned')
     def plan(cls, milestones):
         pass
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('reached')
+    @transition('reached')
     def reach(cls, milestones):
         pool = Pool()
         Date = pool.get('ir.date')
@@ -425,8 +502,15 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('accepted')
+    @transition('accepted')
     def accept(cls, milestones):
+        # invoiced -> accepted is the way back of a cancelled invoice
+        # (set_invoice_cancelled), not the customer's acceptance
+        for milestone in milestones:
+            if milestone.state != 'reached':
+                raise MilestoneWorkflowError(gettext(
+                        'crm_projects.msg_milestone_accept_invoiced',
+                        milestone=milestone.rec_name))
         sign_off(milestones, 'accepted_by', 'accepted_date',
             lambda milestone: MilestoneWorkflowError(gettext(
                     'crm_projects.msg_milestone_accept_contact',
@@ -434,11 +518,8 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
         cls.save(milestones)
 
     @classmethod
-    @ModelView.button
-    def create_invoice(cls, milestones):
-        pool = Pool()
-        Invoice = pool.get('account.invoice')
-        # Check all before writing anything
+    def _check_invoice(cls, milestones):
+        "Check that the milestones can be invoiced, all before any is"
         for milestone in milestones:
             if milestone.invoice or milestone.state in {'invoiced', 'paid'}:
                 raise MilestoneWorkflowError(gettext(
@@ -448,6 +529,23 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
                 raise MilestoneWorkflowError(gettext(
                         'crm_projects.msg_milestone_invoice_not_accepted',
                         milestone=milestone.rec_name))
+
+    @classmethod
+    @ModelView.button
+    def create_invoice(cls, milestones):
+        # Locked before the check so that concurrent clicks invoice once:
+        # the transition changes the locked rows
+        lock(milestones)
+        cls._check_invoice(milestones)
+        cls._invoice(milestones)
+        # A button answers the client with an action or nothing: the
+        # milestone shows its invoice.
+
+    @classmethod
+    @transition('invoiced')
+    def _invoice(cls, milestones):
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
         invoices, amounts = [], []
         for milestone in milestones:
             amounts.append(milestone.amount)
@@ -463,14 +561,12 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
             milestone.invoice = invoice
             milestone.invoice_line, = invoice.lines
             milestone.invoiced_amount = amount
-            milestone.state = 'invoiced'
         cls.save(milestones)
-        # A button answers the client with an action or nothing: the
-        # milestone shows its invoice.
 
     @classmethod
     @ModelView.button
     def cancel(cls, milestones):
+        lock(milestones)
         for milestone in milestones:
             if milestone.state == 'cancelled':
                 raise MilestoneWorkflowError(gettext(
@@ -480,20 +576,28 @@ class Milestone(sequence_ordered(), Workflow, ModelSQL, ModelView):
                 raise MilestoneWorkflowError(gettext(
                         'crm_projects.msg_milestone_cancel_invoiced',
                         milestone=milestone.rec_name))
-        cls.write(milestones, {'state': 'cancelled'})
+        cls._cancel(milestones)
 
     @classmethod
+    @transition('cancelled')
+    def _cancel(cls, milestones):
+        pass
+
+    @classmethod
+    @transition('paid')
     def set_paid(cls, milestones):
         "Follow the invoices that are paid"
-        cls.write([m for m in milestones if m.state == 'invoiced'], {
-                'state': 'paid',
-                })
+        pass
 
     @classmethod
     def set_invoice_cancelled(cls, milestones):
         "Accept again the milestones whose invoice is cancelled"
-        cls.write([m for m in milestones if m.state == 'invoiced'], {
-                'state': 'accepted',
+        cls._reaccept([m for m in milestones if m.state == 'invoiced'])
+
+    @classmethod
+    @transition('accepted')
+    def _reaccept(cls, milestones):
+        cls.write(milestones, {
                 'invoice': None,
                 'invoice_line': None,
                 'invoiced_amount': None,

@@ -9,11 +9,18 @@ from sql.aggregate import Sum
 from sql.operators import Concat
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import ModelView, fields, sum_tree
+from trytond.model import ModelView, Unique, fields, sum_tree
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
+
+from trytond.modules.crm_lifecycle.common import (
+    WorkflowFieldsMixin,
+    lock,
+    touch,
+    workflow_writes,
+)
 
 BUDGET_THRESHOLDS = [
     ('80', "80 %"),
@@ -31,7 +38,7 @@ def _hours(value):
     return float(value) / 60 / 60
 
 
-class Work(metaclass=PoolMeta):
+class Work(WorkflowFieldsMixin, metaclass=PoolMeta):
     __name__ = 'project.work'
 
     sale = fields.Many2One(
@@ -89,6 +96,22 @@ class Work(metaclass=PoolMeta):
         BUDGET_THRESHOLDS, "Budget Alerts", readonly=True, sort=False,
         help="The thresholds of sold hours for which the project manager "
         "has been alerted.")
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_constraints += [
+            ('sale_unique', Unique(t, t.sale),
+                'crm_projects.msg_project_sale_unique'),
+            ]
+
+    @classmethod
+    def _workflow_fields(cls):
+        # The links to the order and the alerts are set when the order is
+        # confirmed and when time is logged; the invoice line by invoicing
+        return super()._workflow_fields() | {
+            'sale', 'sale_line', 'budget_alerts', 'invoice_line'}
 
     @classmethod
     def copy(cls, works, default=None):
@@ -296,5 +319,13 @@ class Work(metaclass=PoolMeta):
     def invoice(cls, works):
         # Invoicing is the project's business, not the right of the
         # user on invoices
-        with without_check_access():
+        with without_check_access(), workflow_writes():
+            # Invoicing a work invoices its tree: lock the trees before the
+            # quantities to invoice are read, and change the locked rows so
+            # that a concurrent click retries and finds nothing left
+            trees = cls.search([
+                    ('parent', 'child_of', [w.id for w in works]),
+                    ])
+            lock(trees)
+            touch(trees)
             super().invoice(works)

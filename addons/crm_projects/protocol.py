@@ -17,8 +17,13 @@ from trytond.pyson import Eval
 from trytond.report import Report
 from trytond.transaction import Transaction, without_check_access
 
+from trytond.modules.crm_lifecycle.common import (
+    WorkflowFieldsMixin,
+    transition,
+)
+
 from .common import sign_off
-from .exceptions import ProtocolError
+from .exceptions import ProtocolError, ProtocolLockedError
 
 
 class ProjectDocumentMixin:
@@ -86,7 +91,9 @@ class Agreement(ProjectDocumentMixin, ModelSQL, ModelView):
         return Date.today()
 
 
-class Protocol(ProjectDocumentMixin, Workflow, ModelSQL, ModelView):
+class Protocol(
+        WorkflowFieldsMixin, ProjectDocumentMixin, Workflow, ModelSQL,
+        ModelView):
     "Project Meeting Protocol"
     __name__ = 'project.protocol'
     _rec_name = 'title'
@@ -152,6 +159,29 @@ class Protocol(ProjectDocumentMixin, Workflow, ModelSQL, ModelView):
         return 'draft'
 
     @classmethod
+    def _locked_fields(cls):
+        "The fields fixed once the customer acknowledged the protocol"
+        return {
+            'project', 'company', 'title', 'date', 'attendees', 'topics',
+            'decisions', 'acknowledged_by', 'acknowledged_date'}
+
+    @classmethod
+    def check_modification(cls, mode, protocols, values=None,
+            external=False):
+        super().check_modification(
+            mode, protocols, values=values, external=external)
+        if mode == 'write':
+            names = values.keys() & cls._locked_fields()
+            if names:
+                for protocol in protocols:
+                    if protocol.state != 'draft':
+                        raise ProtocolLockedError(gettext(
+                                'crm_projects.msg_protocol_locked',
+                                protocol=protocol.rec_name,
+                                field=cls.__names__(
+                                    sorted(names)[0])['field']))
+
+    @classmethod
     def copy(cls, protocols, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('state', 'draft')
@@ -161,7 +191,7 @@ class Protocol(ProjectDocumentMixin, Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('acknowledged')
+    @transition('acknowledged')
     def acknowledge(cls, protocols):
         sign_off(protocols, 'acknowledged_by', 'acknowledged_date',
             lambda protocol: ProtocolError(gettext(
@@ -170,7 +200,8 @@ class Protocol(ProjectDocumentMixin, Workflow, ModelSQL, ModelView):
         cls.save(protocols)
 
 
-class ActionItem(sequence_ordered(), ModelSQL, ModelView):
+class ActionItem(
+        WorkflowFieldsMixin, sequence_ordered(), ModelSQL, ModelView):
     "Protocol Action Item"
     __name__ = 'project.protocol.action_item'
     _rec_name = 'description'
@@ -196,6 +227,10 @@ class ActionItem(sequence_ordered(), ModelSQL, ModelView):
     @classmethod
     def default_done(cls):
         return False
+
+    @classmethod
+    def _workflow_fields(cls):
+        return super()._workflow_fields() | {'activity'}
 
     @classmethod
     def copy(cls, items, default=None):

@@ -8,6 +8,8 @@ from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 
+from trytond.modules.crm_lifecycle.common import lock, touch
+
 
 class Sale(metaclass=PoolMeta):
     __name__ = 'sale.sale'
@@ -47,17 +49,24 @@ class Sale(metaclass=PoolMeta):
         "Create one project per order with project services, only once"
         pool = Pool()
         Work = pool.get('project.work')
-        projects = []
-        for sale in sales:
-            if sale.projects:
-                continue
-            project = sale._get_project()
-            if project:
-                projects.append(project)
+        # Locked before looking for the project so that concurrent
+        # confirmations create one; the unique sale of project.work backs it
+        lock(sales)
         # The project is the order's consequence, not a right of the user
         # who confirms it.
         with without_check_access():
+            done = {w.sale.id for w in Work.search([
+                        ('sale', 'in', [s.id for s in sales]),
+                        ])}
+            projects = []
+            for sale in sales:
+                if sale.id in done:
+                    continue
+                project = sale._get_project()
+                if project:
+                    projects.append(project)
             Work.save(projects)
+        touch(sales)
         return projects
 
     @property

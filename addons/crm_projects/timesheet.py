@@ -8,6 +8,8 @@ from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 
+from trytond.modules.crm_lifecycle.common import WorkflowFieldsMixin
+
 from .exceptions import (
     TimesheetGroupError,
     TimesheetLockedError,
@@ -17,7 +19,7 @@ from .exceptions import (
 MAX_DURATION = datetime.timedelta(hours=24)
 
 
-class Line(metaclass=PoolMeta):
+class Line(WorkflowFieldsMixin, metaclass=PoolMeta):
     __name__ = 'timesheet.line'
 
     billable = fields.Boolean(
@@ -31,6 +33,11 @@ class Line(metaclass=PoolMeta):
     @classmethod
     def default_billable(cls):
         return True
+
+    @classmethod
+    def _workflow_fields(cls):
+        # Set by the invoicing of project_invoice only
+        return super()._workflow_fields() | {'invoice_line'}
 
     @classmethod
     def preprocess_values(cls, mode, values):

@@ -4,6 +4,10 @@
 import datetime
 from decimal import Decimal
 
+from trytond.model.exceptions import AccessError
+from trytond.model.modelview import AccessButtonError
+from trytond.modules.account.tests import create_chart, get_fiscalyear
+from trytond.modules.account_invoice.tests import set_invoice_sequences
 from trytond.modules.company.tests import (
     CompanyTestMixin,
     create_company,
@@ -11,14 +15,20 @@ from trytond.modules.company.tests import (
 )
 from trytond.pool import Pool
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.transaction import Transaction, check_access
 
+from trytond.modules.crm_lifecycle.exceptions import WorkflowFieldError
 from trytond.modules.crm_lifecycle.party import FIGURES
 from trytond.modules.crm_lifecycle.tests.tools import (
     WebClientViewMixin,
     count_queries,
 )
 from trytond.modules.crm_projects.exceptions import (
+    MilestoneDeleteError,
+    MilestoneLockedError,
     MilestoneWorkflowError,
+    ProtocolLockedError,
+    TimesheetLockedError,
     TimesheetValidationError,
 )
 
@@ -35,11 +45,33 @@ class CrmProjectsTestCase(
             ('crm.timeline', 'company'),
             }
 
+    def _setup_accounting(self, company):
+        "Create the chart, a fiscal year and the default revenue account"
+        pool = Pool()
+        Account = pool.get('account.account')
+        AccountConfiguration = pool.get('account.configuration')
+        FiscalYear = pool.get('account.fiscalyear')
+        create_chart(company)
+        fiscalyear = set_invoice_sequences(get_fiscalyear(company))
+        fiscalyear.save()
+        FiscalYear.create_period([fiscalyear])
+        revenue, = Account.search([
+                ('type.revenue', '=', True),
+                ('closed', '!=', True),
+                ('company', '=', company.id),
+                ], limit=1)
+        config = AccountConfiguration(1)
+        config.default_category_account_revenue = revenue
+        config.save()
+        return revenue
+
     def _create_project(self, company):
         pool = Pool()
         Party = pool.get('party.party')
         Work = pool.get('project.work')
         party = Party(name="Customer")
+        party.contact_mechanisms = [{'type': 'email', 'value': 'b@e.com'}]
+        party.addresses = [{}]
         party.save()
         project = Work(
             name="Project", type='project', company=company, party=party)
@@ -47,29 +79,107 @@ class CrmProjectsTestCase(
         return project
 
     def _create_milestone(self, project, state):
+        "Create a milestone and move it to state with the buttons"
         pool = Pool()
+        Invoice = pool.get('account.invoice')
         Milestone = pool.get('project.milestone')
         milestone = Milestone(
             project=project, company=project.company, name="Milestone",
-            amount_type='fixed', fixed_amount=Decimal(100), state=state)
+            amount_type='fixed', fixed_amount=Decimal(100))
         milestone.save()
+        if state == 'cancelled':
+            Milestone.cancel([milestone])
+        path = ['reached', 'accepted', 'invoiced', 'paid']
+        if state in path:
+            Milestone.reach([milestone])
+        if state in path[1:]:
+            milestone.accepted_by, = project.party.contact_mechanisms
+            milestone.save()
+            Milestone.accept([milestone])
+        if state in path[2:]:
+            Milestone.create_invoice([milestone])
+        if state == 'paid':
+            Invoice.post([milestone.invoice])
+            Invoice.paid([milestone.invoice])
+        milestone = Milestone(milestone.id)
+        self.assertEqual(milestone.state, state)
         return milestone
+
+    def _create_user(self, company, login, group):
+        "Create a user of the company in the group with an employee"
+        pool = Pool()
+        Employee = pool.get('company.employee')
+        ModelData = pool.get('ir.model.data')
+        Party = pool.get('party.party')
+        User = pool.get('res.user')
+        party = Party(name=login)
+        party.save()
+        employee = Employee(party=party, company=company)
+        employee.save()
+        user = User(
+            login=login, name=login,
+            groups=[ModelData.get_id('crm_lifecycle', group)],
+            companies=[company], company=company,
+            employees=[employee], employee=employee)
+        user.save()
+        return user
+
+    def _create_invoiced_time(self, project, employee, revenue):
+        "Log billable time on a task of project and invoice it"
+        pool = Pool()
+        Category = pool.get('product.category')
+        ModelData = pool.get('ir.model.data')
+        Template = pool.get('product.template')
+        TimesheetLine = pool.get('timesheet.line')
+        Uom = pool.get('product.uom')
+        Work = pool.get('project.work')
+        category = Category(
+            name="Services", accounting=True, account_revenue=revenue)
+        category.save()
+        template = Template(
+            name="Consulting", type='service', list_price=Decimal(50),
+            default_uom=Uom(ModelData.get_id('product', 'uom_hour')),
+            account_category=category, products=[{}])
+        template.save()
+        product, = template.products
+        project.project_invoice_method = 'timesheet'
+        project.save()
+        task = Work(
+            name="Task", type='task', company=project.company,
+            parent=project, product=product, list_price=Decimal(50),
+            timesheet_available=True)
+        task.save()
+        twork, = task.timesheet_works
+        lines = TimesheetLine.create([{
+                    'company': project.company.id,
+                    'employee': employee.id,
+                    'work': twork.id,
+                    'duration': datetime.timedelta(hours=h),
+                    } for h in [2, 3]])
+        Work.invoice([project])
+        return lines
 
     @with_transaction()
     def test_milestone_invoice_twice(self):
         "Test invoicing a milestone twice is refused"
         pool = Pool()
+        Invoice = pool.get('account.invoice')
         Milestone = pool.get('project.milestone')
         company = create_company()
         with set_company(company):
+            self._setup_accounting(company)
             project = self._create_project(company)
             for state in ['invoiced', 'paid']:
                 milestone = self._create_milestone(project, state)
+                invoice = milestone.invoice
+                count = Invoice.search([], count=True)
                 with self.assertRaisesRegex(
                         MilestoneWorkflowError, "already invoiced"):
                     Milestone.create_invoice([milestone])
+                milestone = Milestone(milestone.id)
                 self.assertEqual(milestone.state, state)
-                self.assertIsNone(milestone.invoice)
+                self.assertEqual(milestone.invoice, invoice)
+                self.assertEqual(Invoice.search([], count=True), count)
 
     @with_transaction()
     def test_milestone_invoice_not_accepted(self):
@@ -84,6 +194,310 @@ class CrmProjectsTestCase(
                 with self.assertRaisesRegex(
                         MilestoneWorkflowError, "must accept it first"):
                     Milestone.create_invoice([milestone])
+
+    @with_transaction()
+    def test_milestone_path(self):
+        "Test a milestone moves through the buttons and invoices once"
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        Milestone = pool.get('project.milestone')
+        company = create_company()
+        with set_company(company):
+            self._setup_accounting(company)
+            project = self._create_project(company)
+            contact, = project.party.contact_mechanisms
+            user = self._create_user(
+                company, 'projects', 'group_crm_projects')
+            with Transaction().set_user(user.id), check_access():
+                milestone, = Milestone.create([{
+                            'project': project.id,
+                            'name': "Design",
+                            'amount_type': 'fixed',
+                            'fixed_amount': Decimal(100),
+                            }])
+                self.assertEqual(milestone.state, 'planned')
+                Milestone.reach([milestone])
+                self.assertEqual(milestone.state, 'reached')
+                Milestone.write([milestone], {'accepted_by': contact.id})
+                Milestone.accept([milestone])
+                self.assertEqual(milestone.state, 'accepted')
+                Milestone.create_invoice([milestone])
+                milestone = Milestone(milestone.id)
+                self.assertEqual(milestone.state, 'invoiced')
+                invoice = milestone.invoice
+                self.assertEqual(milestone.invoiced_amount, Decimal(100))
+                self.assertEqual(milestone.invoice_line.invoice, invoice)
+                # The client is refused by the state of the button
+                for button in [Milestone.create_invoice, Milestone.accept]:
+                    with self.assertRaisesRegex(
+                            AccessButtonError, "You can not call"):
+                        button([milestone])
+            # The server code by the milestone's own check
+            with self.assertRaisesRegex(
+                    MilestoneWorkflowError, "again: it is already invoiced"):
+                Milestone.create_invoice([milestone])
+            # accept again does not re-open an invoiced milestone
+            with self.assertRaisesRegex(
+                    MilestoneWorkflowError, "again: it is already invoiced"):
+                Milestone.accept([milestone])
+            self.assertEqual(Invoice.search([], count=True), 1)
+            self.assertEqual(Milestone(milestone.id).state, 'invoiced')
+
+            # The accountant cancels the invoice: accepted again, unlinked
+            Invoice.cancel([invoice])
+            milestone = Milestone(milestone.id)
+            self.assertEqual(milestone.state, 'accepted')
+            self.assertIsNone(milestone.invoice)
+            self.assertIsNone(milestone.invoiced_amount)
+
+            # Invoiced again and paid
+            Milestone.create_invoice([milestone])
+            milestone = Milestone(milestone.id)
+            self.assertNotEqual(milestone.invoice, invoice)
+            Invoice.post([milestone.invoice])
+            Invoice.paid([milestone.invoice])
+            self.assertEqual(Milestone(milestone.id).state, 'paid')
+            self.assertEqual(Invoice.search([], count=True), 2)
+
+    def _assert_refused(self, exception, message, func, *args):
+        "Assert func(*args) raises exception with (one of) message"
+        messages = [message] if isinstance(message, str) else message
+        with self.assertRaises(exception) as cm:
+            func(*args)
+        self.assertTrue(
+            any(m in cm.exception.message for m in messages),
+            cm.exception.message)
+
+    @with_transaction()
+    def test_forged_fields(self):
+        "Test clients cannot set workflow fields of projects"
+        pool = Pool()
+        ActionItem = pool.get('project.protocol.action_item')
+        Invoice = pool.get('account.invoice')
+        Milestone = pool.get('project.milestone')
+        Protocol = pool.get('project.protocol')
+        Sale = pool.get('sale.sale')
+        TimesheetLine = pool.get('timesheet.line')
+        Work = pool.get('project.work')
+        company = create_company()
+        with set_company(company):
+            revenue = self._setup_accounting(company)
+            project = self._create_project(company)
+            contact, = project.party.contact_mechanisms
+            planned = self._create_milestone(project, 'planned')
+            invoiced = self._create_milestone(project, 'invoiced')
+            invoice = invoiced.invoice
+            protocol = Protocol(project=project, title="Kick-off")
+            protocol.save()
+            acknowledged = Protocol(
+                project=project, title="Review", acknowledged_by=contact)
+            acknowledged.save()
+            Protocol.acknowledge([acknowledged])
+            projects_user = self._create_user(
+                company, 'projects', 'group_crm_projects')
+            sales_user = self._create_user(
+                company, 'sales', 'group_crm_sales')
+            activity_item = ActionItem(
+                protocol=protocol, description="Item",
+                owner=projects_user.employee)
+            activity_item.save()
+            invoiced_line, _ = self._create_invoiced_time(
+                project, projects_user.employee, revenue)
+            time_invoice_line = invoiced_line.invoice_line
+            self.assertTrue(time_invoice_line)
+            # A line of another project, own line of the sales user
+            other = self._create_project(company)
+            other_task = Work(
+                name="Other", type='task', company=company, parent=other,
+                timesheet_available=True)
+            other_task.save()
+            other_twork, = other_task.timesheet_works
+            open_line = TimesheetLine(
+                company=company, employee=sales_user.employee,
+                work=other_twork, duration=datetime.timedelta(hours=1))
+            open_line.save()
+            sale = Sale(party=project.party, company=company)
+            sale.save()
+
+            def snapshot():
+                return (
+                    [(m.state, m.invoice, m.invoiced_amount, m.name,
+                            m.fixed_amount, m.accepted_by)
+                        for m in Milestone.search([])],
+                    [(p.state, p.title, p.acknowledged_by)
+                        for p in Protocol.search([])],
+                    [(i.activity, i.done) for i in ActionItem.search([])],
+                    [(t.invoice_line, t.duration)
+                        for t in TimesheetLine.search([])],
+                    [(w.sale, w.budget_alerts, w.invoice_line)
+                        for w in Work.search([])],
+                    Invoice.search([], count=True))
+            before = snapshot()
+            workflow = "yourself: its workflow buttons and jobs set it"
+            locked = "because it is no longer planned or reached"
+            milestone_values = {
+                'project': project.id, 'name': "Forged",
+                'amount_type': 'fixed', 'fixed_amount': Decimal(1)}
+            forged_milestone = [
+                {'state': 'accepted'}, {'state': 'paid'},
+                {'invoice': invoice.id},
+                {'invoice_line': invoice.lines[0].id},
+                {'invoiced_amount': Decimal(1)}]
+
+            with Transaction().set_user(projects_user.id), check_access():
+                for values in forged_milestone:
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Milestone.create, [{**milestone_values, **values}])
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Milestone.write, [planned], values)
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Milestone.copy, [invoiced], values)
+                for values in [
+                        {'state': 'accepted'}, {'invoice': None},
+                        {'invoice_line': None}, {'invoiced_amount': None}]:
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Milestone.write, [invoiced], values)
+                for values in [
+                        {'name': "Renamed"}, {'fixed_amount': Decimal(1)},
+                        {'amount_type': 'percentage'},
+                        {'percentage': Decimal('0.5')},
+                        {'project': other.id},
+                        {'accepted_by': None},
+                        {'accepted_date': datetime.date(2000, 1, 1)},
+                        {'acceptance_note': "Forged"},
+                        {'reached_date': datetime.date(2000, 1, 1)}]:
+                    self._assert_refused(
+                        MilestoneLockedError, locked,
+                        Milestone.write, [invoiced], values)
+                self._assert_refused(
+                    MilestoneDeleteError, "because it is invoiced",
+                    Milestone.delete, [invoiced])
+                # A copy starts over
+                copy, = Milestone.copy([invoiced])
+                self.assertEqual(
+                    (copy.state, copy.invoice, copy.invoiced_amount,
+                        copy.accepted_by),
+                    ('planned', None, None, None))
+                Milestone.delete([copy])
+
+                for values in [
+                        {'state': 'acknowledged'}]:
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Protocol.create, [{
+                                'project': project.id, 'title': "F",
+                                **values}])
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Protocol.write, [protocol], values)
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Protocol.copy, [protocol], values)
+                self._assert_refused(
+                    WorkflowFieldError, workflow,
+                    Protocol.write, [acknowledged], {'state': 'draft'})
+                for values in [
+                        {'acknowledged_by': None},
+                        {'acknowledged_date': datetime.date(2000, 1, 1)},
+                        {'title': "Forged"}, {'decisions': "Forged"}]:
+                    self._assert_refused(
+                        ProtocolLockedError, "the customer acknowledged it",
+                        Protocol.write, [acknowledged], values)
+                copy, = Protocol.copy([acknowledged])
+                self.assertEqual(
+                    (copy.state, copy.acknowledged_by), ('draft', None))
+                Protocol.delete([copy])
+
+                activity = activity_item.activity
+                self.assertTrue(activity)
+                self._assert_refused(
+                    WorkflowFieldError, workflow,
+                    ActionItem.write, [activity_item], {'activity': None})
+                self._assert_refused(
+                    WorkflowFieldError, workflow,
+                    ActionItem.create, [{
+                            'protocol': protocol.id, 'description': "F",
+                            'activity': activity.id}])
+                self._assert_refused(
+                    WorkflowFieldError, workflow,
+                    ActionItem.copy, [activity_item],
+                    {'activity': activity.id})
+
+                for values in [
+                        {'invoice_line': None},
+                        {'invoice_line': invoice.lines[0].id}]:
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        TimesheetLine.write, [invoiced_line], values)
+                self._assert_refused(
+                    TimesheetLockedError, "because it is invoiced",
+                    TimesheetLine.write, [invoiced_line],
+                    {'duration': datetime.timedelta(hours=1)})
+                self._assert_refused(
+                    TimesheetLockedError, "because it is invoiced",
+                    TimesheetLine.delete, [invoiced_line])
+                self._assert_refused(
+                    WorkflowFieldError, workflow,
+                    TimesheetLine.copy, [invoiced_line],
+                    {'invoice_line': time_invoice_line.id})
+
+                for values in [
+                        {'sale': sale.id}, {'budget_alerts': ['80']},
+                        {'invoice_line': invoice.lines[0].id}]:
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Work.write, [other], values)
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        Work.create, [{
+                                'name': "F", 'type': 'project',
+                                'company': company.id, **values}])
+
+            # Sales may not write milestones and protocols at all
+            refused = ["You are not allowed to", workflow]
+            with Transaction().set_user(sales_user.id), check_access():
+                for values in forged_milestone:
+                    self._assert_refused(
+                        AccessError, refused,
+                        Milestone.create, [{**milestone_values, **values}])
+                    self._assert_refused(
+                        AccessError, refused,
+                        Milestone.write, [planned], values)
+                    self._assert_refused(
+                        AccessError, refused,
+                        Milestone.copy, [invoiced], values)
+                self._assert_refused(
+                    AccessError, refused,
+                    Milestone.delete, [invoiced])
+                self._assert_refused(
+                    AccessError, refused,
+                    Protocol.write, [protocol], {'state': 'acknowledged'})
+                for values in [
+                        {'invoice_line': time_invoice_line.id}]:
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        TimesheetLine.write, [open_line], values)
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        TimesheetLine.create, [{
+                                'company': company.id,
+                                'employee': sales_user.employee.id,
+                                'work': other_twork.id,
+                                'duration': datetime.timedelta(hours=1),
+                                **values}])
+                    self._assert_refused(
+                        WorkflowFieldError, workflow,
+                        TimesheetLine.copy, [open_line], values)
+                self._assert_refused(
+                    AccessError, "",
+                    TimesheetLine.write, [invoiced_line],
+                    {'invoice_line': None})
+
+            self.assertEqual(snapshot(), before)
 
     @with_transaction()
     def test_milestone_cancel_twice(self):
@@ -154,6 +568,7 @@ class CrmProjectsTestCase(
             party = Party(name="Nobody")
             party.save()
             project = self._create_project(company)
+            self._setup_accounting(company)
             self._create_milestone(project, 'invoiced')
             milestone = self._create_milestone(project, 'planned')
             milestone.planned_date = datetime.date(2030, 1, 1)
@@ -184,6 +599,7 @@ class CrmProjectsTestCase(
         Employee = pool.get('company.employee')
         company = create_company()
         with set_company(company):
+            self._setup_accounting(company)
             employee_party = Party(name="Employee")
             employee_party.save()
             employee = Employee(party=employee_party, company=company)
