@@ -13,6 +13,14 @@ class TicketError(UserError):
     pass
 
 
+class TicketAccessError(AccessError):
+    pass
+
+
+class ActivityAccessError(AccessError):
+    pass
+
+
 class SLAValidationError(ValidationError):
     pass
 

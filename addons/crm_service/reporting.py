@@ -142,6 +142,15 @@ class SLACompliance(ModelSQL, ModelView):
         return where
 
     @classmethod
+    def _decided(cls, ticket):
+        """Return the condition of the tickets whose SLA target is decided:
+        breached, or met because the ticket is resolved in time.
+
+        A ticket still running within its deadlines is neither."""
+        return ((ticket.sla_state == 'breached')
+            | ((ticket.sla_state != Null) & (ticket.resolved_date != Null)))
+
+    @classmethod
     def table_query(cls):
         pool = Pool()
         Ticket = pool.get('service.ticket')
@@ -157,7 +166,7 @@ class SLACompliance(ModelSQL, ModelView):
             Count(ticket.id).as_('tickets'),
             Sum(Case((ticket.sla_state == 'breached', Literal(1)),
                     else_=Literal(0))).as_('breached'),
-            where=cls._where(ticket),
+            where=cls._where(ticket) & cls._decided(ticket),
             group_by=[ticket.team, ticket.priority, year, month])
 
     def get_period(self, name):
@@ -178,7 +187,7 @@ class SLACompliance(ModelSQL, ModelView):
         cursor.execute(*ticket.select(
                 ticket.team, ticket.priority, ticket.reported_date,
                 ticket.first_response_date, ticket.resolved_date,
-                where=cls._where(ticket)
+                where=cls._where(ticket) & cls._decided(ticket)
                 & ((ticket.first_response_date != Null)
                     | (ticket.resolved_date != Null))))
         responses, resolutions = defaultdict(list), defaultdict(list)

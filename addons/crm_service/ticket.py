@@ -10,17 +10,26 @@ from html.parser import HTMLParser
 import trytond.config as config
 from sql import Null
 from trytond.i18n import gettext
-from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
+from trytond.model import Index, ModelSQL, ModelView, Unique, Workflow, fields
 from trytond.modules.company.model import employee_field, set_employee
 from trytond.pool import Pool
 from trytond.pyson import Bool, Eval, If
 from trytond.sendmail import send_message_transactional
 from trytond.transaction import Transaction, without_check_access
 
+from trytond.modules.crm_lifecycle.common import (
+    WorkflowFieldsMixin,
+    lock,
+    touch,
+    transition,
+    workflow_writes,
+)
+
 from .exceptions import (
     ComplaintError,
     InboundEmailError,
     InvoicingError,
+    TicketAccessError,
     TicketError,
     TicketValidationError,
 )
@@ -88,7 +97,7 @@ def html_to_text(html):
     return re.sub(r'\n{3,}', '\n\n', '\n'.join(lines)).strip()
 
 
-class Ticket(Workflow, ModelSQL, ModelView):
+class Ticket(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
     __name__ = 'service.ticket'
     _rec_name = 'number'
 
@@ -193,6 +202,9 @@ class Ticket(Workflow, ModelSQL, ModelView):
     paused_duration = fields.TimeDelta(
         "Paused", readonly=True,
         help="The business time spent waiting or resolved.")
+    response_paused_duration = fields.TimeDelta(
+        "Paused Before Response", readonly=True,
+        help="The business time spent waiting before the first response.")
     paused_since = fields.DateTime("Paused Since", readonly=True)
     sla_state = fields.Selection(
         SLA_STATES, "SLA State", readonly=True, sort=False)
@@ -277,6 +289,13 @@ class Ticket(Workflow, ModelSQL, ModelView):
                 Index(t, (t.sla_state, Index.Equality(cardinality='low')),
                     (t.reported_date, Index.Range())),
                 })
+        cls._sql_constraints += [
+            ('number_unique', Unique(t, t.company, t.number),
+                'crm_service.msg_ticket_number_unique'),
+            # a redelivered e-mail must not make a second ticket
+            ('message_id_unique', Unique(t, t.company, t.message_id),
+                'crm_service.msg_ticket_message_id_unique'),
+            ]
         cls._order = [('reported_date', 'DESC'), ('id', 'DESC')]
         cls._transitions |= {
             ('new', 'open'),
@@ -417,6 +436,10 @@ class Ticket(Workflow, ModelSQL, ModelView):
         return dt.timedelta()
 
     @classmethod
+    def default_response_paused_duration(cls):
+        return dt.timedelta()
+
+    @classmethod
     def default_state(cls):
         return 'new'
 
@@ -492,6 +515,18 @@ class Ticket(Workflow, ModelSQL, ModelView):
             ]
 
     @classmethod
+    def create(cls, vlist):
+        pool = Pool()
+        Configuration = pool.get('service.configuration')
+        if any(not v.get('number') for v in vlist):
+            with without_check_access():
+                sequence = Configuration(1).ticket_sequence
+            # SQLite reads the sequence's next number before its write
+            # transaction begins: simultaneous tickets would share it.
+            lock([sequence] if sequence else [])
+        return super().create(vlist)
+
+    @classmethod
     def preprocess_values(cls, mode, values):
         pool = Pool()
         Configuration = pool.get('service.configuration')
@@ -503,9 +538,38 @@ class Ticket(Workflow, ModelSQL, ModelView):
         return values
 
     @classmethod
+    def _workflow_fields(cls):
+        return super()._workflow_fields() | {
+            'number', 'message_id', 'sla_state', 'escalation',
+            'response_deadline', 'resolution_deadline',
+            'response_risk_date', 'resolution_risk_date',
+            'first_response_date', 'paused_duration',
+            'response_paused_duration', 'paused_since',
+            'opened_by', 'opened_date', 'waiting_by', 'waiting_date',
+            'resolved_by', 'resolved_date', 'closed_by', 'closed_date',
+            'cancelled_by', 'cancelled_date',
+            'complaint', 'opportunity', 'work'}
+
+    @classmethod
+    def _new_only_fields(cls):
+        "Return the fields that clients may change only on new tickets"
+        return {'company', 'reported_date', 'sla'}
+
+    @classmethod
     def check_modification(cls, mode, tickets, values=None, external=False):
         super().check_modification(
             mode, tickets, values=values, external=external)
+        if (mode == 'write' and external
+                and not Transaction().context.get('_crm_workflow')):
+            names = cls._new_only_fields() & set(values)
+            if names:
+                for ticket in tickets:
+                    if ticket.state != 'new':
+                        raise TicketAccessError(gettext(
+                                'crm_service.msg_ticket_new_only_field',
+                                ticket=ticket.rec_name,
+                                field=cls.__names__(
+                                    sorted(names)[0])['field']))
         if mode == 'delete':
             for ticket in tickets:
                 if ticket.state not in {'new', 'cancelled'}:
@@ -516,12 +580,13 @@ class Ticket(Workflow, ModelSQL, ModelView):
     @classmethod
     def on_modification(cls, mode, tickets, field_names=None):
         super().on_modification(mode, tickets, field_names=field_names)
-        if mode == 'create':
-            cls._create_works(tickets)
-        if mode == 'create' or (field_names and field_names & {
-                    'priority', 'sla', 'reported_date', 'party',
-                    'paused_duration'}):
-            cls._update_sla(tickets)
+        with workflow_writes():
+            if mode == 'create':
+                cls._create_works(tickets)
+            if mode == 'create' or (field_names and field_names & {
+                        'priority', 'sla', 'reported_date', 'party',
+                        'paused_duration', 'response_paused_duration'}):
+                cls._update_sla(tickets)
 
     @classmethod
     def on_delete(cls, tickets):
@@ -548,7 +613,9 @@ class Ticket(Workflow, ModelSQL, ModelView):
                 'cancelled_date']:
             default.setdefault(fname, None)
         default.setdefault('paused_duration', dt.timedelta())
+        default.setdefault('response_paused_duration', dt.timedelta())
         default.setdefault('reported_date', cls.default_reported_date())
+        default.setdefault('state', cls.default_state())
         return super().copy(tickets, default=default)
 
     @classmethod
@@ -565,7 +632,8 @@ class Ticket(Workflow, ModelSQL, ModelView):
         for ticket, work in zip(tickets, works):
             to_write.extend(([ticket], {'work': work.id}))
         if to_write:
-            cls.write(*to_write)
+            with workflow_writes():
+                cls.write(*to_write)
 
     # SLA clock
 
@@ -598,8 +666,12 @@ class Ticket(Workflow, ModelSQL, ModelView):
         share = self.sla.at_risk_share
         start = self.reported_date
         paused = self.paused_duration or dt.timedelta()
-        values['response_deadline'] = clock.deadline(start, response)
-        values['response_risk_date'] = clock.deadline(start, response * share)
+        # waiting for the customer before the first response pauses it too
+        response_paused = self.response_paused_duration or dt.timedelta()
+        values['response_deadline'] = clock.deadline(
+            start, response + response_paused)
+        values['response_risk_date'] = clock.deadline(
+            start, response * share + response_paused)
         values['resolution_deadline'] = clock.deadline(
             start, resolution + paused)
         values['resolution_risk_date'] = clock.deadline(
@@ -652,14 +724,16 @@ class Ticket(Workflow, ModelSQL, ModelView):
             if values:
                 to_write.extend(([ticket], values))
         if to_write:
-            cls.write(*to_write)
+            with workflow_writes():
+                cls.write(*to_write)
 
     @classmethod
     def _pause(cls, tickets):
         now = cls._now()
-        cls.write([t for t in tickets if not t.paused_since], {
-                'paused_since': now,
-                })
+        with workflow_writes():
+            cls.write([t for t in tickets if not t.paused_since], {
+                    'paused_since': now,
+                    })
 
     @classmethod
     def _resume(cls, tickets):
@@ -669,28 +743,39 @@ class Ticket(Workflow, ModelSQL, ModelView):
         for ticket in tickets:
             if not ticket.paused_since:
                 continue
-            paused = ticket.paused_duration or dt.timedelta()
+            elapsed = dt.timedelta()
             if ticket.sla:
-                paused += ticket.sla.clock.elapsed(ticket.paused_since, now)
-            to_write.extend(([ticket], {
-                        'paused_since': None,
-                        'paused_duration': paused,
-                        'resolved_date': None,
-                        }))
+                elapsed = ticket.sla.clock.elapsed(ticket.paused_since, now)
+            values = {
+                'paused_since': None,
+                'paused_duration': (
+                    (ticket.paused_duration or dt.timedelta()) + elapsed),
+                'resolved_date': None,
+                }
+            if not ticket.first_response_date:
+                values['response_paused_duration'] = (
+                    (ticket.response_paused_duration or dt.timedelta())
+                    + elapsed)
+            to_write.extend(([ticket], values))
         if to_write:
-            cls.write(*to_write)
+            with workflow_writes():
+                cls.write(*to_write)
 
     @classmethod
     def record_first_response(cls, tickets, date=None):
-        "Record the first response to the tickets and open the new ones"
+        """Record the first response to the tickets and open the new ones
+
+        date is the server time of the response, never a date typed by a
+        user."""
         if date is None:
             date = cls._now()
         tickets = [t for t in tickets if not t.first_response_date]
         if not tickets:
             return
-        cls.write(tickets, {'first_response_date': date})
-        cls.open([t for t in tickets if t.state == 'new'])
-        cls._update_sla(tickets)
+        with workflow_writes():
+            cls.write(tickets, {'first_response_date': date})
+            cls.open([t for t in tickets if t.state == 'new'])
+            cls._update_sla(tickets)
 
     @classmethod
     def escalate(cls):
@@ -725,9 +810,10 @@ class Ticket(Workflow, ModelSQL, ModelView):
             to_write.extend((records, {'sla_state': sla_state}))
         for level, records in escalated.items():
             to_write.extend((records, {'escalation': level}))
-        if to_write:
-            cls.write(*to_write)
-        Activity.save(activities)
+        with workflow_writes():
+            if to_write:
+                cls.write(*to_write)
+            Activity.save(activities)
         cls._notify_escalations(activities)
 
     @classmethod
@@ -764,13 +850,14 @@ class Ticket(Workflow, ModelSQL, ModelView):
             resource=self,
             employee=employee,
             date=self._now(),
+            service_system=True,
             state='planned')
 
     # Workflow
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('open')
+    @transition('open')
     @set_employee('opened_by')
     def open(cls, tickets):
         cls._resume(tickets)
@@ -779,16 +866,26 @@ class Ticket(Workflow, ModelSQL, ModelView):
                 })
 
     @classmethod
+    def _respond_states(cls):
+        "Return the states in which a ticket gets its first response"
+        return ['new', 'open']
+
+    @classmethod
     @ModelView.button
     def respond(cls, tickets):
         "Log an outgoing response, which is the first response"
         pool = Pool()
         Activity = pool.get('crm.activity')
         User = pool.get('res.user')
+        # a second click waits for the first and then finds the response
+        lock(tickets)
+        tickets = cls.browse(tickets)
         employee = User(Transaction().user).employee
+        now = cls._now()
         activities = []
         for ticket in tickets:
-            if ticket.first_response_date:
+            if (ticket.first_response_date
+                    or ticket.state not in cls._respond_states()):
                 continue
             activities.append(Activity(
                     company=ticket.company,
@@ -804,15 +901,18 @@ class Ticket(Workflow, ModelSQL, ModelView):
                     employee=(employee
                         if employee and employee.company == ticket.company
                         else None),
-                    date=cls._now(),
+                    date=now,
+                    service_system=True,
                     state='done'))
-        Activity.save(activities)
+        with workflow_writes():
+            Activity.save(activities)
         # the activities recorded the response; read the tickets again
-        cls.record_first_response(cls.browse(tickets))
+        cls.record_first_response(
+            cls.browse([a.resource.id for a in activities]), now)
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('waiting')
+    @transition('waiting')
     @set_employee('waiting_by')
     def wait(cls, tickets):
         cls._pause(tickets)
@@ -820,7 +920,7 @@ class Ticket(Workflow, ModelSQL, ModelView):
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('resolved')
+    @transition('resolved')
     @set_employee('resolved_by')
     def resolve(cls, tickets):
         cls._resume(tickets)
@@ -840,21 +940,21 @@ class Ticket(Workflow, ModelSQL, ModelView):
         cls._close(tickets)
 
     @classmethod
-    @Workflow.transition('closed')
+    @transition('closed')
     @set_employee('closed_by')
     def _close(cls, tickets):
         cls.write(tickets, {'closed_date': cls._now()})
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('cancelled')
+    @transition('cancelled')
     @set_employee('cancelled_by')
     def cancel(cls, tickets):
         cls.write(tickets, {'cancelled_date': cls._now()})
 
     @classmethod
     @ModelView.button
-    @Workflow.transition('new')
+    @transition('new')
     def draft(cls, tickets):
         cls.write(tickets, {
                 'cancelled_by': None,
@@ -868,6 +968,8 @@ class Ticket(Workflow, ModelSQL, ModelView):
     def create_complaint(cls, tickets):
         pool = Pool()
         Complaint = pool.get('sale.complaint')
+        lock(tickets)
+        tickets = cls.browse(tickets)
         complaints, with_complaint = [], []
         for ticket in tickets:
             if ticket.complaint:
@@ -881,7 +983,8 @@ class Ticket(Workflow, ModelSQL, ModelView):
         for ticket, complaint in zip(with_complaint, complaints):
             to_write.extend(([ticket], {'complaint': complaint.id}))
         if to_write:
-            cls.write(*to_write)
+            with workflow_writes():
+                cls.write(*to_write)
 
     def _get_complaint(self):
         "Return the standard complaint for the ticket's origin"
@@ -924,7 +1027,8 @@ class Ticket(Workflow, ModelSQL, ModelView):
         "Hand the tickets over to sales as follow-up opportunities"
         pool = Pool()
         Opportunity = pool.get('sale.opportunity')
-        tickets = [t for t in tickets if not t.opportunity]
+        lock(tickets)
+        tickets = [t for t in cls.browse(tickets) if not t.opportunity]
         opportunities = [t._get_opportunity() for t in tickets]
         with without_check_access():
             Opportunity.save(opportunities)
@@ -932,7 +1036,8 @@ class Ticket(Workflow, ModelSQL, ModelView):
         for ticket, opportunity in zip(tickets, opportunities):
             to_write.extend(([ticket], {'opportunity': opportunity.id}))
         if to_write:
-            cls.write(*to_write)
+            with workflow_writes():
+                cls.write(*to_write)
 
     def _get_opportunity(self):
         pool = Pool()
@@ -959,11 +1064,16 @@ class Ticket(Workflow, ModelSQL, ModelView):
         Line = pool.get('timesheet.line')
         if not tickets:
             return
+        # a second click waits for the first; the lines it invoiced are
+        # changed, so the second finds nothing left to invoice
+        lock(tickets)
+        tickets = cls.browse(tickets)
         works = {t.work.id: t for t in tickets if t.billable and t.work}
         lines = Line.search([
                 ('work', 'in', list(works)),
                 ('service_invoice_line', '=', None),
                 ])
+        lock(lines)
         if not lines:
             raise InvoicingError(gettext(
                     'crm_service.msg_ticket_nothing_to_invoice',
@@ -996,8 +1106,9 @@ class Ticket(Workflow, ModelSQL, ModelView):
         to_write = []
         for invoice_line, lines in invoice_lines:
             to_write.extend((lines, {'service_invoice_line': invoice_line.id}))
-        with without_check_access():
+        with without_check_access(), workflow_writes():
             Line.write(*to_write)
+        touch(tickets)
 
     def _get_time_invoice(self):
         pool = Pool()
@@ -1056,6 +1167,9 @@ class Ticket(Workflow, ModelSQL, ModelView):
         company = cls._inbound_company()
         headers = {k.lower(): v for k, v in data.get('headers', {}).items()}
         message_id = (headers.get('message-id') or '').strip() or None
+        # All deliveries to the company take turns from here: a concurrent
+        # delivery of the same message waits and then finds its result.
+        lock([company])
         if message_id:
             tickets = cls.search([
                     ('message_id', '=', message_id),
@@ -1092,9 +1206,12 @@ class Ticket(Workflow, ModelSQL, ModelView):
                 resource=ticket,
                 date=cls._now(),
                 service_message_id=message_id,
+                service_system=True,
                 state='done')
-            activity.save()
+            with workflow_writes():
+                activity.save()
             cls.open([ticket] if ticket.state in cls._paused_states() else [])
+            touch([company])
             return activity
 
         party, contact = cls._party_from_email(sender)
@@ -1111,7 +1228,9 @@ class Ticket(Workflow, ModelSQL, ModelView):
             title=subject[:256] or gettext(
                 'crm_service.msg_ticket_no_subject'),
             description=text)
-        ticket.save()
+        with workflow_writes():
+            ticket.save()
+        touch([company])
         return ticket
 
     @classmethod

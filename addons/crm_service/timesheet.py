@@ -6,6 +6,8 @@ from trytond.model import Index, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 
+from trytond.modules.crm_lifecycle.common import WorkflowFieldsMixin
+
 from .exceptions import TimesheetLineError
 
 
@@ -17,7 +19,7 @@ class Work(metaclass=PoolMeta):
         return super()._get_origin() + ['service.ticket']
 
 
-class Line(metaclass=PoolMeta):
+class Line(WorkflowFieldsMixin, metaclass=PoolMeta):
     __name__ = 'timesheet.line'
 
     service_invoice_line = fields.Many2One(
@@ -31,7 +33,7 @@ class Line(metaclass=PoolMeta):
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.service_invoice_line, Index.Range())))
-        for fname in ['employee', 'date', 'duration', 'work', 'company']:
+        for fname in cls._service_invoiced_fields():
             field = getattr(cls, fname)
             field.states = field.states.copy()
             readonly = field.states.get('readonly')
@@ -39,6 +41,16 @@ class Line(metaclass=PoolMeta):
             field.states['readonly'] = (
                 readonly | invoiced if readonly else invoiced)
             field.depends |= {'service_invoice_line'}
+
+    @classmethod
+    def _service_invoiced_fields(cls):
+        "Return the fields that stay as invoiced, as project_invoice does"
+        return {'duration', 'work'}
+
+    @classmethod
+    def _workflow_fields(cls):
+        # set and cleared by the invoicing of service time only
+        return super()._workflow_fields() | {'service_invoice_line'}
 
     @classmethod
     def copy(cls, lines, default=None):
@@ -53,7 +65,9 @@ class Line(metaclass=PoolMeta):
         # Linking to and unlinking from the invoice line is the invoicing
         if mode == 'write' and set(values) <= {'service_invoice_line'}:
             return
-        if mode in {'write', 'delete'}:
+        if (mode == 'delete'
+                or (mode == 'write'
+                    and set(values) & cls._service_invoiced_fields())):
             for line in lines:
                 if line.service_invoice_line:
                     raise TimesheetLineError(gettext(
