@@ -17,7 +17,7 @@ PG_REQUIRED ?= 0
 export TRYTOND_DATABASE__PATH ?= $(CURDIR)/var/db
 export TRYTOND_WEB__ROOT ?= $(CURDIR)/node_modules/tryton-sao
 
-.PHONY: demo demo-db test test-sqlite test-postgresql install web lint bench clean
+.PHONY: demo demo-db test test-sqlite test-postgresql test-upstream install web lint bench clean
 
 demo: demo-db
 	@$(BIN)/python tools/check_port.py 127.0.0.1 $(PORT)
@@ -52,6 +52,11 @@ test-sqlite: install web
 
 test-postgresql: install
 	PG_URI='$(PG_URI)' PG_REQUIRED=1 BACKENDS=postgresql tools/run_tests.sh
+
+# Tryton's own scenarios of the extended modules, with the suite activated
+test-upstream: install
+	DB_CACHE=$(CURDIR)/var/test-cache/upstream TRYTOND_DATABASE_URI=sqlite:// \
+		$(BIN)/python -m pytest -q -rs tests/upstream_scenarios.py
 
 lint: install
 	$(BIN)/ruff check .
