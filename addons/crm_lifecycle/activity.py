@@ -9,7 +9,13 @@ from trytond.pool import Pool
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
-from .common import WorkflowFieldsMixin, model_selection, transition
+from .common import (
+    WorkflowFieldsMixin,
+    check_state_fields,
+    client_call,
+    model_selection,
+    transition,
+)
 from .exceptions import (
     ActivityClosedError,
     ActivityDeleteError,
@@ -261,17 +267,12 @@ class Activity(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
     def check_modification(cls, mode, activities, values=None, external=False):
         super().check_modification(
             mode, activities, values=values, external=external)
-        if (mode == 'write' and external
-                and not Transaction().context.get('_crm_workflow')):
-            names = cls._closed_fields() & set(values)
-            if names:
-                for activity in activities:
-                    if activity.state != 'planned':
-                        raise ActivityClosedError(gettext(
-                                'crm_lifecycle.msg_activity_closed_write',
-                                activity=activity.rec_name,
-                                field=cls.__names__(
-                                    sorted(names)[0])['field']))
+        if mode == 'write' and client_call(external):
+            check_state_fields(
+                activities, values, cls._closed_fields(), ['planned'],
+                lambda activity, field: ActivityClosedError(gettext(
+                        'crm_lifecycle.msg_activity_closed_write',
+                        activity=activity.rec_name, field=field)))
         if mode == 'delete':
             for activity in activities:
                 if activity.state == 'done':

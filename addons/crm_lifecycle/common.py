@@ -126,11 +126,26 @@ class WorkflowFieldsMixin:
         return super().write(*args)
 
 
-def client_call():
-    "Whether the current call comes from a client and not the suite's code"
+def client_call(external=None):
+    """Whether the current call comes from a client and not the suite's code.
+    check_modification runs without access checks: pass its external."""
     transaction = Transaction()
-    return bool(transaction.user and transaction.check_access
-        and not transaction.context.get('_crm_workflow'))
+    if external is None:
+        external = transaction.user and transaction.check_access
+    return bool(external and not transaction.context.get('_crm_workflow'))
+
+
+def check_state_fields(records, values, names, states, error):
+    """Refuse to write the fields names of the records whose state is not in
+    states; error(record, field) returns the exception, field being the
+    string of the first field written"""
+    names = names & set(values)
+    if not names:
+        return
+    for record in records:
+        if getattr(record, record._transition_state) not in states:
+            field = record.__names__(sorted(names)[0])['field']
+            raise error(record, field)
 
 
 def workflow_writes():

@@ -20,6 +20,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import (
     WorkflowFieldsMixin,
+    check_state_fields,
     lock,
     touch,
     transition,
@@ -394,15 +395,12 @@ class Milestone(
         super().check_modification(
             mode, milestones, values=values, external=external)
         if mode == 'write':
-            names = values.keys() & cls._locked_fields()
-            if names:
-                for milestone in milestones:
-                    if milestone.state not in cls._editable_states():
-                        raise MilestoneLockedError(gettext(
-                                'crm_projects.msg_milestone_locked',
-                                milestone=milestone.rec_name,
-                                field=cls.__names__(
-                                    sorted(names)[0])['field']))
+            check_state_fields(
+                milestones, values, cls._locked_fields(),
+                cls._editable_states(),
+                lambda milestone, field: MilestoneLockedError(gettext(
+                        'crm_projects.msg_milestone_locked',
+                        milestone=milestone.rec_name, field=field)))
         elif mode == 'delete':
             for milestone in milestones:
                 if milestone.invoice or milestone.state in {

@@ -19,6 +19,7 @@ from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import (
     WorkflowFieldsMixin,
+    check_state_fields,
     transition,
 )
 
@@ -171,15 +172,11 @@ class Protocol(
         super().check_modification(
             mode, protocols, values=values, external=external)
         if mode == 'write':
-            names = values.keys() & cls._locked_fields()
-            if names:
-                for protocol in protocols:
-                    if protocol.state != 'draft':
-                        raise ProtocolLockedError(gettext(
-                                'crm_projects.msg_protocol_locked',
-                                protocol=protocol.rec_name,
-                                field=cls.__names__(
-                                    sorted(names)[0])['field']))
+            check_state_fields(
+                protocols, values, cls._locked_fields(), ['draft'],
+                lambda protocol, field: ProtocolLockedError(gettext(
+                        'crm_projects.msg_protocol_locked',
+                        protocol=protocol.rec_name, field=field)))
 
     @classmethod
     def copy(cls, protocols, default=None):

@@ -19,6 +19,8 @@ from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import (
     WorkflowFieldsMixin,
+    check_state_fields,
+    client_call,
     lock,
     touch,
     transition,
@@ -559,17 +561,12 @@ class Ticket(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
     def check_modification(cls, mode, tickets, values=None, external=False):
         super().check_modification(
             mode, tickets, values=values, external=external)
-        if (mode == 'write' and external
-                and not Transaction().context.get('_crm_workflow')):
-            names = cls._new_only_fields() & set(values)
-            if names:
-                for ticket in tickets:
-                    if ticket.state != 'new':
-                        raise TicketAccessError(gettext(
-                                'crm_service.msg_ticket_new_only_field',
-                                ticket=ticket.rec_name,
-                                field=cls.__names__(
-                                    sorted(names)[0])['field']))
+        if mode == 'write' and client_call(external):
+            check_state_fields(
+                tickets, values, cls._new_only_fields(), ['new'],
+                lambda ticket, field: TicketAccessError(gettext(
+                        'crm_service.msg_ticket_new_only_field',
+                        ticket=ticket.rec_name, field=field)))
         if mode == 'delete':
             for ticket in tickets:
                 if ticket.state not in {'new', 'cancelled'}:
