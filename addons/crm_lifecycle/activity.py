@@ -10,6 +10,7 @@ from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
 from .common import (
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     check_state_fields,
     client_call,
@@ -40,7 +41,9 @@ FOLLOWUP_STATUSES = [
     ]
 
 
-class Activity(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
+class Activity(
+        WorkflowFieldsMixin, SafeValuesMixin, Workflow, ModelSQL,
+        ModelView):
     __string__ = "CRM Activity"
     __name__ = 'crm.activity'
     _rec_name = 'subject'

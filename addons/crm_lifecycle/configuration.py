@@ -3,8 +3,10 @@
 # license terms.
 from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 
+from .common import SafeValuesMixin
 
-class Configuration(ModelSingleton, ModelSQL, ModelView):
+
+class Configuration(SafeValuesMixin, ModelSingleton, ModelSQL, ModelView):
     __string__ = "CRM Configuration"
     __name__ = 'crm.configuration'
 
@@ -18,6 +20,12 @@ class Configuration(ModelSingleton, ModelSQL, ModelView):
         domain=[('quotation_followup_days', '>=', 0)],
         help="How many days before a quotation expires the salesperson "
         "gets a follow-up.")
+    lost_reason_enforced = fields.Boolean(
+        "Enforce Lost Reason",
+        help="The client always asks for a lost reason before an "
+        "opportunity is marked lost. Check to refuse it also for "
+        "integrations that call the API without a reason, which standard "
+        "Tryton allows.")
 
     @classmethod
     def default_dormant_days(cls):

@@ -35,3 +35,7 @@ class FirstContactError(UserError):
 
 class WorkflowFieldError(AccessError):
     pass
+
+
+class FieldValueError(ValidationError):
+    pass

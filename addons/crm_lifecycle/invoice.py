@@ -3,8 +3,10 @@
 # license terms.
 from trytond.pool import Pool, PoolMeta
 
+from .common import SafeValuesMixin
 
-class Invoice(metaclass=PoolMeta):
+
+class Invoice(SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'account.invoice'
 
     @classmethod

@@ -15,6 +15,7 @@ from trytond.transaction import Transaction, without_check_access
 from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .common import (
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     client_call,
     model_selection,
@@ -35,7 +36,7 @@ STAGES = [
 RANK = {'contact': 0, 'lead': 1, 'quoted': 2, 'customer': 3}
 
 
-class LifecycleHistory(ModelSQL, ModelView):
+class LifecycleHistory(SafeValuesMixin, ModelSQL, ModelView):
     __string__ = "Lifecycle Stage History"
     __name__ = 'crm.lifecycle.history'
 

@@ -14,6 +14,7 @@ from trytond.pyson import Eval
 
 from .common import (
     ChannelEventMixin,
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     lock,
     model_selection,
@@ -23,14 +24,18 @@ from .exceptions import LostReasonError
 from .party import channel_field
 
 
-class LostReason(DeactivableMixin, sequence_ordered(), ModelSQL, ModelView):
+class LostReason(
+        SafeValuesMixin, DeactivableMixin, sequence_ordered(), ModelSQL,
+        ModelView):
     __string__ = "Lost Reason"
     __name__ = 'crm.lost_reason'
 
     name = fields.Char("Name", required=True, translate=True)
 
 
-class Opportunity(WorkflowFieldsMixin, ChannelEventMixin, metaclass=PoolMeta):
+class Opportunity(
+        WorkflowFieldsMixin, SafeValuesMixin, ChannelEventMixin,
+        metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
 
     crm_channel = channel_field(
@@ -43,7 +48,7 @@ class Opportunity(WorkflowFieldsMixin, ChannelEventMixin, metaclass=PoolMeta):
             'invisible': ~Eval('state').in_(['lead', 'opportunity', 'lost']),
             'readonly': Eval('state') == 'lost',
             },
-        help="Why the opportunity was lost; required to mark it lost.")
+        help="Why the opportunity was lost; asked for to mark it lost.")
     crm_origin = fields.Reference(
         "Origin", selection='get_crm_origins', readonly=True,
         help="Where the opportunity came from, e.g. a service ticket.")
@@ -111,13 +116,19 @@ class Opportunity(WorkflowFieldsMixin, ChannelEventMixin, metaclass=PoolMeta):
     @classmethod
     @updates_lifecycle()
     def lost(cls, opportunities):
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        # The client asks for the reason (pre_validate of the button);
+        # the server refuses only when the company chose so, as standard
+        # Tryton lets integrations mark opportunities lost.
         # Opportunities lost because all their sales were cancelled are
         # lost by the sales, not by a salesperson's decision.
-        for opportunity in opportunities:
-            if not opportunity.crm_lost_reason and not opportunity.sales:
-                raise LostReasonError(gettext(
-                        'crm_lifecycle.msg_opportunity_lost_reason',
-                        opportunity=opportunity.rec_name))
+        if Configuration(1).lost_reason_enforced:
+            for opportunity in opportunities:
+                if not opportunity.crm_lost_reason and not opportunity.sales:
+                    raise LostReasonError(gettext(
+                            'crm_lifecycle.msg_opportunity_lost_reason',
+                            opportunity=opportunity.rec_name))
         super().lost(opportunities)
 
     @classmethod

@@ -14,6 +14,7 @@ from trytond.pool import Pool, PoolMeta
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
+from .common import SafeValuesMixin
 from .lifecycle import PartyLifecycleMixin
 
 CHANNELS = [
@@ -41,7 +42,7 @@ def channel_field(string="Channel", **kwargs):
     return fields.Selection(CHANNELS, string, sort=False, **kwargs)
 
 
-class Party(PartyLifecycleMixin, metaclass=PoolMeta):
+class Party(PartyLifecycleMixin, SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'party.party'
 
     crm_channel = channel_field(

@@ -11,6 +11,7 @@ from trytond.transaction import Transaction
 
 from .common import (
     ChannelEventMixin,
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     lock,
     updates_lifecycle,
@@ -19,7 +20,9 @@ from .common import (
 from .party import channel_field
 
 
-class Sale(WorkflowFieldsMixin, ChannelEventMixin, metaclass=PoolMeta):
+class Sale(
+        WorkflowFieldsMixin, SafeValuesMixin, ChannelEventMixin,
+        metaclass=PoolMeta):
     __name__ = 'sale.sale'
 
     crm_channel = channel_field(

@@ -14,11 +14,13 @@ from trytond.model import (
     sequence_ordered,
 )
 from trytond.modules.currency.fields import Monetary
+from trytond.modules.product import round_price
 from trytond.pool import Pool
 from trytond.pyson import Eval, If
 from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import (
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     check_state_fields,
     lock,
@@ -36,8 +38,8 @@ from .exceptions import (
 
 
 class Milestone(
-        WorkflowFieldsMixin, sequence_ordered(), Workflow, ModelSQL,
-        ModelView):
+        WorkflowFieldsMixin, SafeValuesMixin, sequence_ordered(), Workflow,
+        ModelSQL, ModelView):
     "Project Milestone"
     __name__ = 'project.milestone'
 
@@ -73,7 +75,8 @@ class Milestone(
             'required': Eval('amount_type') == 'percentage',
             'readonly': _states['readonly'],
             },
-        help="The share of the order's untaxed amount.")
+        help="The share of the untaxed amount of the order's project "
+        "services.")
     fixed_amount = Monetary(
         "Fixed Amount", currency='currency', digits='currency',
         domain=[
@@ -89,7 +92,8 @@ class Milestone(
     amount = fields.Function(Monetary(
             "Amount", currency='currency', digits='currency',
             help="The untaxed amount to invoice; the last milestone takes "
-            "the rounding difference to the order's untaxed amount."),
+            "the rounding difference to the untaxed amount of the order's "
+            "project services."),
         'get_amount')
     invoiced_amount = Monetary(
         "Invoiced Amount", currency='currency', digits='currency',
@@ -219,8 +223,10 @@ class Milestone(
     def default_state(cls):
         return 'planned'
 
-    @fields.depends('company')
+    @fields.depends('project', '_parent_project.sale', 'company')
     def on_change_with_currency(self, name=None):
+        if self.project and self.project.sale:
+            return self.project.sale.currency
         return self.company.currency if self.company else None
 
     @fields.depends('project', '_parent_project.sale')
@@ -241,12 +247,25 @@ class Milestone(
         "The states of milestones that count for the order"
         return ['planned', 'reached', 'accepted', 'invoiced', 'paid']
 
+    @classmethod
+    def _uninvoiced_states(cls):
+        "The states of milestones that are still to invoice"
+        return ['planned', 'reached', 'accepted']
+
     @staticmethod
     def _order_amount(project):
-        "The untaxed amount of the order the percentages refer to"
+        """The untaxed amount the percentages refer to: the project services
+        of the order, which the order does not invoice itself"""
         if project.sale:
-            return project.sale.untaxed_amount or Decimal(0)
+            return project.sale.project_amount
         return Decimal(0)
+
+    @staticmethod
+    def _project_currency(project):
+        "The currency of the milestones: the order's, else the company's"
+        if project.sale:
+            return project.sale.currency
+        return project.company.currency
 
     @classmethod
     def _project_amounts(cls, projects):
@@ -263,7 +282,7 @@ class Milestone(
         amounts = {}
         for project, p_milestones in by_project.items():
             total = cls._order_amount(project)
-            currency = project.company.currency
+            currency = cls._project_currency(project)
             exact = []
             for milestone in p_milestones:
                 if milestone.amount_type == 'percentage':
@@ -295,7 +314,8 @@ class Milestone(
             elif milestone.amount_type == 'fixed':
                 result[milestone.id] = milestone.fixed_amount
             else:
-                result[milestone.id] = milestone.company.currency.round(
+                result[milestone.id] = cls._project_currency(
+                    milestone.project).round(
                     cls._order_amount(milestone.project)
                     * (milestone.percentage or 0))
         return result
@@ -367,7 +387,9 @@ class Milestone(
         share lock on the project which would deadlock with a later lock."""
         pool = Pool()
         Work = pool.get('project.work')
-        projects = Work.browse(sorted(project_ids))
+        # What is not an id is refused with the other values, after
+        projects = Work.browse(sorted(
+                i for i in project_ids if isinstance(i, int)))
         lock(projects)
         touch(projects)
 
@@ -442,18 +464,101 @@ class Milestone(
         return invoice
 
     @property
-    def _invoice_sale_line(self):
-        "The sold project service that gives account and taxes"
-        if self.project.sale:
-            lines = self.project.sale.project_lines
-            if lines:
-                return lines[0]
+    def billed_lines(self):
+        "The invoice lines that bill the milestone"
+        if not self.invoice:
+            return [self.invoice_line] if self.invoice_line else []
+        sale = self.project.sale
+        origins = {self, *(sale.project_lines if sale else [])}
+        return [line for line in self.invoice.lines
+            if line.origin in origins]
 
-    def _get_invoice_line(self, invoice):
-        "Return the invoice line for the milestone"
+    def _get_invoice_lines(self, invoice, amount, billed, complete=False):
+        """Return the invoice lines that bill amount for the milestone.
+
+        The amount is shared among the project services of the order, one
+        line for each with the sale line as origin, so that the order sees
+        its invoices. billed is {sale line: amount billed} and is updated;
+        the milestone that completes the order (complete) bills what is
+        left of each sale line."""
+        sale = self.project.sale
+        if not sale or not sale.project_lines:
+            return [self._get_invoice_line(invoice, amount)]
+        parts = self._share_amount(
+            amount, sale.project_lines, billed, complete)
+        parts = [(line, a) for line, a in parts if a] or parts[:1]
+        lines = []
+        for sale_line, part in parts:
+            billed[sale_line] += part
+            lines.append(self._get_sale_invoice_line(invoice, sale_line, part))
+        return lines
+
+    def _share_amount(self, amount, sale_lines, billed, complete):
+        "Return [(sale line, amount)] that share amount as the sale lines do"
+        if complete:
+            parts = [(line, line.amount - billed[line])
+                for line in sale_lines]
+            if sum(a for _, a in parts) == amount:
+                return parts
+        total = sum(line.amount for line in sale_lines)
+        parts, rest = [], amount
+        for sale_line in sale_lines[:-1]:
+            part = (self.currency.round(amount * sale_line.amount / total)
+                if total else Decimal(0))
+            parts.append((sale_line, part))
+            rest -= part
+        parts.append((sale_lines[-1], rest))
+        return parts
+
+    @staticmethod
+    def _invoice_quantity(sale_line, amount, currency):
+        """Return the unit, quantity and unit price that bill amount of the
+        sale line, in the unit of the sale line if they can, so that the
+        order counts the quantity invoiced"""
+        unit, price = sale_line.unit, sale_line.unit_price
+        if not price:
+            return None, 1, amount
+        quantity = float(amount / price)
+        if unit and unit.round(quantity):
+            quantity = unit.round(quantity)
+            unit_price = round_price(amount / Decimal(str(quantity)))
+            if currency.round(
+                    Decimal(str(quantity)) * unit_price) == amount:
+                return unit, quantity, unit_price
+        # Without unit the quantity has no digits: the exact share at the
+        # price of the order
+        return None, quantity, price
+
+    def _get_sale_invoice_line(self, invoice, sale_line, amount):
+        "Return the invoice line that bills amount of the sale line"
+        pool = Pool()
+        InvoiceLine = pool.get('account.invoice.line')
+        line = InvoiceLine(
+            type='line',
+            invoice_type='out',
+            company=self.company,
+            currency=invoice.currency,
+            description=self.rec_name,
+            origin=sale_line,
+            taxes=sale_line.taxes,
+            account=sale_line.product.account_revenue_used,
+            )
+        line.unit, line.quantity, line.unit_price = self._invoice_quantity(
+            sale_line, amount, invoice.currency)
+        if line.unit:
+            line.product = sale_line.product
+        if not line.account:
+            raise MilestoneWorkflowError(gettext(
+                    'crm_projects.msg_milestone_missing_account',
+                    milestone=self.rec_name))
+        return line
+
+    def _get_invoice_line(self, invoice, amount):
+        "Return the invoice line of a milestone of a project without order"
         pool = Pool()
         InvoiceLine = pool.get('account.invoice.line')
         AccountConfiguration = pool.get('account.configuration')
+        config = AccountConfiguration(1)
         line = InvoiceLine(
             type='line',
             invoice_type='out',
@@ -461,19 +566,13 @@ class Milestone(
             currency=invoice.currency,
             description=self.rec_name,
             quantity=1,
-            unit_price=self.amount,
+            unit_price=amount,
             origin=self,
-            )
-        sale_line = self._invoice_sale_line
-        if sale_line:
-            line.account = sale_line.product.account_revenue_used
-            line.taxes = sale_line.taxes
-        else:
-            config = AccountConfiguration(1)
-            line.account = config.get_multivalue(
+            account=config.get_multivalue(
                 'default_category_account_revenue',
-                company=self.company.id)
-            line.taxes = []
+                company=self.company.id),
+            taxes=[],
+            )
         if not line.account:
             raise MilestoneWorkflowError(gettext(
                     'crm_projects.msg_milestone_missing_account',
@@ -534,6 +633,9 @@ class Milestone(
         # Locked before the check so that concurrent clicks invoice once:
         # the transition changes the locked rows
         lock(milestones)
+        # and the projects, so that the milestone that completes the order
+        # sees the others invoiced
+        cls._lock_projects({m.project.id for m in milestones})
         cls._check_invoice(milestones)
         cls._invoice(milestones)
         # A button answers the client with an action or nothing: the
@@ -544,22 +646,89 @@ class Milestone(
     def _invoice(cls, milestones):
         pool = Pool()
         Invoice = pool.get('account.invoice')
-        invoices, amounts = [], []
+        amounts = cls.get_amount(milestones, 'amount')
+        completing = cls._completing(milestones)
+        billed = {
+            line: line.project_invoiced_amount
+            for sale in {m.project.sale for m in milestones} if sale
+            for line in sale.project_lines}
+        invoices = []
         for milestone in milestones:
-            amounts.append(milestone.amount)
             invoice = milestone._get_invoice()
-            invoice.lines = [milestone._get_invoice_line(invoice)]
+            invoice.lines = milestone._get_invoice_lines(
+                invoice, amounts[milestone.id], billed,
+                complete=milestone in completing)
             invoices.append(invoice)
         # The invoice is the milestone's consequence, not a right of the
         # project user on accounting
         with without_check_access():
             Invoice.save(invoices)
             Invoice.update_taxes(invoices)
-        for milestone, invoice, amount in zip(milestones, invoices, amounts):
+            cls._complete_taxes([
+                    (m, i) for m, i in zip(milestones, invoices)
+                    if m in completing])
+        for milestone, invoice in zip(milestones, invoices):
             milestone.invoice = invoice
-            milestone.invoice_line, = invoice.lines
-            milestone.invoiced_amount = amount
+            milestone.invoice_line = invoice.lines[0]
+            milestone.invoiced_amount = amounts[milestone.id]
         cls.save(milestones)
+
+    @classmethod
+    def _completing(cls, milestones):
+        """Return the milestones whose invoice completes their order: the
+        last of the project's milestones left to invoice"""
+        pending = cls.search([
+                ('project', 'in', list({m.project.id for m in milestones})),
+                ('state', 'in', cls._uninvoiced_states()),
+                ('id', 'not in', [m.id for m in milestones]),
+                ])
+        pending = {m.project for m in pending}
+        last = {m.project: m for m in milestones if m.project.sale}
+        return {m for p, m in last.items() if p not in pending}
+
+    @classmethod
+    def _complete_taxes(cls, milestone_invoices):
+        """Give the invoice of the milestone that completes its order the
+        rest of the order's taxes on the project services.
+
+        Each invoice rounds its own taxes, so the invoices of an order add up
+        to a cent more or less than the order. The completing invoice takes
+        that difference on its computed (not manual) tax lines: the base
+        stays as computed, so update_taxes and the check when posting keep
+        the amount. Only when the invoices bill exactly the bases of the
+        order and the difference is the rounding of each invoice."""
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        InvoiceTax = pool.get('account.invoice.tax')
+        to_write = []
+        for milestone, invoice in milestone_invoices:
+            sale = milestone.project.sale
+            others = Invoice.search([
+                    ('lines.origin', 'in',
+                        [str(line) for line in sale.project_lines]),
+                    ('state', '!=', 'cancelled'),
+                    ('id', '!=', invoice.id),
+                    ])
+            billed = defaultdict(lambda: [Decimal(0), Decimal(0)])
+            for other in others:
+                for tax in other.taxes:
+                    billed[tax._key][0] += tax.base
+                    billed[tax._key][1] += tax.amount
+            order_taxes = sale.get_project_taxes()
+            tolerance = invoice.currency.rounding * (len(others) + 1)
+            for tax in invoice.taxes:
+                order_tax = order_taxes.get(tax._key)
+                if tax.manual or not order_tax:
+                    continue
+                base, amount = billed[tax._key]
+                if order_tax.base != base + tax.base:
+                    continue
+                amount = order_tax.amount - amount
+                if (amount != tax.amount
+                        and abs(amount - tax.amount) <= tolerance):
+                    to_write.extend(([tax], {'amount': amount}))
+        if to_write:
+            InvoiceTax.write(*to_write)
 
     @classmethod
     @ModelView.button

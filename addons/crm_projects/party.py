@@ -12,8 +12,10 @@ from trytond.pool import Pool, PoolMeta
 from trytond.tools import reduce_ids
 from trytond.transaction import Transaction
 
+from trytond.modules.crm_lifecycle.common import SafeValuesMixin
 
-class Party(metaclass=PoolMeta):
+
+class Party(SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'party.party'
 
     crm_active_projects = fields.Function(

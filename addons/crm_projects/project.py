@@ -16,6 +16,7 @@ from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import (
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     lock,
     touch,
@@ -38,7 +39,7 @@ def _hours(value):
     return float(value) / 60 / 60
 
 
-class Work(WorkflowFieldsMixin, metaclass=PoolMeta):
+class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'project.work'
 
     sale = fields.Many2One(
@@ -112,6 +113,17 @@ class Work(WorkflowFieldsMixin, metaclass=PoolMeta):
         # confirmed and when time is logged; the invoice line by invoicing
         return super()._workflow_fields() | {
             'sale', 'sale_line', 'budget_alerts', 'invoice_line'}
+
+    @classmethod
+    def on_modification(cls, mode, works, field_names=None):
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        super().on_modification(mode, works, field_names=field_names)
+        # A done task may complete its order (time and material)
+        if mode == 'write' and 'status' in field_names:
+            sales = {w.sale_line.sale for w in works if w.sale_line}
+            if sales:
+                Sale.__queue__.process(list(sales))
 
     @classmethod
     def copy(cls, works, default=None):
@@ -306,6 +318,28 @@ class Work(WorkflowFieldsMixin, metaclass=PoolMeta):
         return [o for o in origins
             if not (getattr(o, '__name__', None) == 'timesheet.line'
                 and not o.billable)]
+
+    def _get_lines_to_invoice(self):
+        lines = super()._get_lines_to_invoice()
+        if self.sale_line:
+            for line in lines:
+                line['sale_line'] = self.sale_line
+        return lines
+
+    def _group_lines_to_invoice_key(self, line):
+        return super()._group_lines_to_invoice_key(line) + (
+            ('sale_line', line.get('sale_line')),)
+
+    def _get_invoice_line(self, key, invoice, lines):
+        invoice_line = super()._get_invoice_line(key, invoice, lines)
+        sale_line = key.get('sale_line')
+        # The order counts the time invoiced for its line, in a unit of the
+        # same category as upstream sale requires
+        if sale_line and (not sale_line.unit or not invoice_line.unit
+                or sale_line.unit.category == invoice_line.unit.category):
+            invoice_line.origin = sale_line
+            invoice_line.taxes = sale_line.taxes
+        return invoice_line
 
     def _get_invoice(self):
         if self.sale:

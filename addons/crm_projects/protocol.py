@@ -18,6 +18,7 @@ from trytond.report import Report
 from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import (
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     check_state_fields,
     transition,
@@ -60,7 +61,7 @@ class ProjectDocumentMixin:
             self.company = self.project.company
 
 
-class Agreement(ProjectDocumentMixin, ModelSQL, ModelView):
+class Agreement(SafeValuesMixin, ProjectDocumentMixin, ModelSQL, ModelView):
     "Project Agreement"
     __name__ = 'project.agreement'
 
@@ -93,8 +94,8 @@ class Agreement(ProjectDocumentMixin, ModelSQL, ModelView):
 
 
 class Protocol(
-        WorkflowFieldsMixin, ProjectDocumentMixin, Workflow, ModelSQL,
-        ModelView):
+        WorkflowFieldsMixin, SafeValuesMixin, ProjectDocumentMixin, Workflow,
+        ModelSQL, ModelView):
     "Project Meeting Protocol"
     __name__ = 'project.protocol'
     _rec_name = 'title'
@@ -198,7 +199,8 @@ class Protocol(
 
 
 class ActionItem(
-        WorkflowFieldsMixin, sequence_ordered(), ModelSQL, ModelView):
+        WorkflowFieldsMixin, SafeValuesMixin, sequence_ordered(), ModelSQL,
+        ModelView):
     "Protocol Action Item"
     __name__ = 'project.protocol.action_item'
     _rec_name = 'description'

@@ -2,16 +2,21 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime
+from decimal import Decimal
 
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction, without_check_access
 
-from trytond.modules.crm_lifecycle.common import lock, touch
+from trytond.modules.crm_lifecycle.common import (
+    SafeValuesMixin,
+    lock,
+    touch,
+)
 
 
-class Sale(metaclass=PoolMeta):
+class Sale(SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'sale.sale'
 
     project_invoice_method = fields.Selection([
@@ -72,6 +77,26 @@ class Sale(metaclass=PoolMeta):
     @property
     def project_lines(self):
         return [line for line in self.lines if line.is_project_service]
+
+    @property
+    def project_amount(self):
+        "The untaxed amount of the lines that the project invoices"
+        return sum(
+            (line.amount for line in self.project_lines), Decimal(0))
+
+    def get_project_taxes(self):
+        "Return the taxes of the project lines as the order computes them"
+        # The order's own computation (tax rounding, tax rules) on an
+        # instance that holds only the project lines; it is never saved
+        sale = self.__class__(self.id)
+        sale.lines = self.project_lines
+        return sale._get_taxes()
+
+    def is_done(self):
+        # Upstream waits only for the invoices that exist; the project
+        # invoices its lines later, by milestones or time
+        return super().is_done() and all(
+            line.is_project_invoiced for line in self.project_lines)
 
     def _get_project(self):
         "Return the project for the order or None"
@@ -169,9 +194,28 @@ class SaleLine(metaclass=PoolMeta):
         task.status = Work.default_status()
         return task
 
+    @property
+    def project_invoiced_amount(self):
+        "The amount of the line on invoices that are not cancelled"
+        return sum((line.amount for line in self.invoice_lines
+                if line.type == 'line' and line.invoice
+                and line.invoice.state != 'cancelled'),
+            Decimal(0))
+
+    @property
+    def is_project_invoiced(self):
+        "Whether the project has invoiced all of the line"
+        if self.sale.project_invoice_method == 'timesheet':
+            # Time is invoiced as it is logged, until the work is done
+            return all(
+                t.is_closed and not t.quantity_to_invoice
+                for t in self.project_tasks)
+        return self.project_invoiced_amount >= self.amount
+
     def get_invoice_line(self):
         # Project services are invoiced by their project, through
-        # milestones or time and material.
+        # milestones or time and material, with invoice lines whose origin
+        # is the sale line.
         if self.is_project_service:
             return []
         return super().get_invoice_line()

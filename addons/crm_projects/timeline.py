@@ -39,7 +39,9 @@ class Timeline(metaclass=PoolMeta):
         Protocol = pool.get('project.protocol')
         Agreement = pool.get('project.agreement')
         Company = pool.get('company.company')
+        Sale = pool.get('sale.sale')
         company = Company.__table__()
+        sale = Sale.__table__()
         milestone = Milestone.__table__()
         protocol = Protocol.__table__()
         project = Work.__table__()
@@ -51,6 +53,8 @@ class Timeline(metaclass=PoolMeta):
                 condition=milestone.project == project.id
                 ).join(company,
                 condition=milestone.company == company.id
+                ).join(sale, 'LEFT',
+                condition=project.sale == sale.id
                 ).select(*cls._columns(
                     10, milestone, 'project.milestone',
                     party=project.party,
@@ -58,7 +62,8 @@ class Timeline(metaclass=PoolMeta):
                         milestone.accepted_date, milestone.reached_date),
                     kind=Literal('milestone'), summary=milestone.name,
                     amount=milestone.invoiced_amount,
-                    currency=company.currency,
+                    # A milestone of an order is in the order's currency
+                    currency=Coalesce(sale.currency, company.currency),
                     state=milestone.state,
                     employee=project.project_manager,
                     company=milestone.company),

@@ -8,7 +8,10 @@ from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 
-from trytond.modules.crm_lifecycle.common import WorkflowFieldsMixin
+from trytond.modules.crm_lifecycle.common import (
+    SafeValuesMixin,
+    WorkflowFieldsMixin,
+)
 
 from .exceptions import (
     TimesheetGroupError,
@@ -16,23 +19,38 @@ from .exceptions import (
     TimesheetValidationError,
 )
 
-MAX_DURATION = datetime.timedelta(hours=24)
 
-
-class Line(WorkflowFieldsMixin, metaclass=PoolMeta):
+class Line(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'timesheet.line'
 
     billable = fields.Boolean(
         "Billable",
-        states={
-            'readonly': Bool(Eval('invoice_line')),
-            },
         help="Check to invoice the time to the customer "
         "(time and material).")
 
     @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        for fname in cls._invoiced_fields():
+            field = getattr(cls, fname)
+            field.states = field.states.copy()
+            readonly = field.states.get('readonly')
+            invoiced = Bool(Eval('invoice_line'))
+            field.states['readonly'] = (
+                readonly | invoiced if readonly else invoiced)
+            field.depends |= {'invoice_line'}
+
+    @classmethod
     def default_billable(cls):
         return True
+
+    @classmethod
+    def _invoiced_fields(cls):
+        "Return the fields that stay as invoiced by project_invoice"
+        # project_invoice locks duration and work; the date decided which
+        # invoice took the line (invoice_timesheet_up_to) and billable
+        # whether it was invoiced at all
+        return {'duration', 'work', 'date', 'billable'}
 
     @classmethod
     def _workflow_fields(cls):
@@ -46,15 +64,10 @@ class Line(WorkflowFieldsMixin, metaclass=PoolMeta):
         values = super().preprocess_values(mode, values)
         # Checked before the domain of the duration and before writing
         duration = values.get('duration')
-        if duration is not None:
-            if duration < datetime.timedelta():
-                raise TimesheetValidationError(gettext(
-                        'crm_projects.msg_timesheet_duration_negative',
-                        duration=duration))
-            if duration > MAX_DURATION:
-                raise TimesheetValidationError(gettext(
-                        'crm_projects.msg_timesheet_duration_too_long',
-                        duration=duration))
+        if duration is not None and duration < datetime.timedelta():
+            raise TimesheetValidationError(gettext(
+                    'crm_projects.msg_timesheet_duration_negative',
+                    duration=duration))
         if mode == 'create' and values.get('work') is not None:
             cls._check_work_open([TimesheetWork(values['work'])])
         return values
@@ -104,7 +117,7 @@ class Line(WorkflowFieldsMixin, metaclass=PoolMeta):
         if external:
             cls._check_order_project_group(lines)
         if mode == 'write':
-            if set(values) - {'invoice_line', 'service_invoice_line'}:
+            if values.keys() & cls._invoiced_fields():
                 for line in lines:
                     if line.invoice_line:
                         raise TimesheetLockedError(gettext(

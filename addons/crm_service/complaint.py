@@ -4,8 +4,10 @@
 from trytond.model import fields
 from trytond.pool import PoolMeta
 
+from trytond.modules.crm_lifecycle.common import SafeValuesMixin
 
-class Complaint(metaclass=PoolMeta):
+
+class Complaint(SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'sale.complaint'
 
     service_tickets = fields.One2Many(

@@ -5,8 +5,10 @@ from trytond.model import ModelSingleton, ModelSQL, ModelView, fields
 from trytond.pool import Pool
 from trytond.pyson import Id
 
+from trytond.modules.crm_lifecycle.common import SafeValuesMixin
 
-class Configuration(ModelSingleton, ModelSQL, ModelView):
+
+class Configuration(SafeValuesMixin, ModelSingleton, ModelSQL, ModelView):
     __name__ = 'service.configuration'
 
     ticket_sequence = fields.Many2One(

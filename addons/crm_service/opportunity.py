@@ -3,8 +3,10 @@
 # license terms.
 from trytond.pool import PoolMeta
 
+from trytond.modules.crm_lifecycle.common import SafeValuesMixin
 
-class Opportunity(metaclass=PoolMeta):
+
+class Opportunity(SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'sale.opportunity'
 
     @classmethod

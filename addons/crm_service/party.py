@@ -11,8 +11,10 @@ from trytond.pyson import Eval
 from trytond.tools import reduce_ids
 from trytond.transaction import Transaction
 
+from trytond.modules.crm_lifecycle.common import SafeValuesMixin
 
-class Party(metaclass=PoolMeta):
+
+class Party(SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'party.party'
 
     service_sla = fields.Many2One(

@@ -15,6 +15,8 @@ from trytond.model import (
 from trytond.pool import Pool
 from trytond.transaction import Transaction
 
+from trytond.modules.crm_lifecycle.common import SafeValuesMixin
+
 from . import sla_clock
 from .exceptions import SLAValidationError
 
@@ -41,7 +43,7 @@ def _timezones():
     return Company.timezone.selection
 
 
-class SLA(DeactivableMixin, ModelSQL, ModelView):
+class SLA(SafeValuesMixin, DeactivableMixin, ModelSQL, ModelView):
     __name__ = 'service.sla'
     __string__ = "Service Level Agreement"
 
@@ -108,7 +110,7 @@ class SLA(DeactivableMixin, ModelSQL, ModelView):
         return None, None
 
 
-class SLATarget(ModelSQL, ModelView):
+class SLATarget(SafeValuesMixin, ModelSQL, ModelView):
     __name__ = 'service.sla.target'
     __string__ = "SLA Target"
 
@@ -150,7 +152,7 @@ class SLATarget(ModelSQL, ModelView):
                         target=target.rec_name))
 
 
-class SLAHours(sequence_ordered(), ModelSQL, ModelView):
+class SLAHours(SafeValuesMixin, sequence_ordered(), ModelSQL, ModelView):
     __name__ = 'service.sla.hours'
     __string__ = "SLA Business Hours"
 
@@ -188,7 +190,7 @@ class SLAHours(sequence_ordered(), ModelSQL, ModelView):
                         hours=line.rec_name))
 
 
-class SLAHoliday(ModelSQL, ModelView):
+class SLAHoliday(SafeValuesMixin, ModelSQL, ModelView):
     __name__ = 'service.sla.holiday'
     __string__ = "SLA Holiday"
 

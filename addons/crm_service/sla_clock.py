@@ -15,6 +15,15 @@ UTC = dt.UTC
 MAX_DAYS = 3 * 366
 # An end of business hours at 00:00 is the midnight ending the day
 MIDNIGHT = dt.time()
+ONE_DAY = dt.timedelta(days=1)
+
+
+def _add_days(date, days):
+    "Return date plus days, stopped at the first or last date Python holds"
+    try:
+        return date + dt.timedelta(days=days)
+    except OverflowError:
+        return dt.date.max if days > 0 else dt.date.min
 
 
 class BusinessClock:
@@ -32,12 +41,22 @@ class BusinessClock:
         self.holidays = set(holidays)
         self.tz = ZoneInfo(timezone or 'UTC')
 
-    def _to_utc(self, date, time):
-        local = dt.datetime.combine(date, time, tzinfo=self.tz)
-        return local.astimezone(UTC).replace(tzinfo=None)
+    def _to_utc(self, date, time, days=0):
+        """Return the naive UTC datetime of the local time days after date;
+        at the ends of the calendar the first or last datetime Python holds,
+        so that a date that came in some other way never overflows"""
+        try:
+            local = dt.datetime.combine(
+                date + dt.timedelta(days=days), time, tzinfo=self.tz)
+            return local.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            return dt.datetime.max if date.year > 1 else dt.datetime.min
 
     def _local_date(self, value):
-        return value.replace(tzinfo=UTC).astimezone(self.tz).date()
+        try:
+            return value.replace(tzinfo=UTC).astimezone(self.tz).date()
+        except OverflowError:
+            return value.date()
 
     def _day_intervals(self, date):
         "Return the business intervals of the local date in UTC"
@@ -46,7 +65,7 @@ class BusinessClock:
         intervals = []
         for s, e in self.schedule.get(date.weekday(), []):
             if e == MIDNIGHT:
-                end = self._to_utc(date + dt.timedelta(days=1), MIDNIGHT)
+                end = self._to_utc(date, MIDNIGHT, days=1)
             else:
                 end = self._to_utc(date, e)
             intervals.append((self._to_utc(date, s), end))
@@ -54,9 +73,9 @@ class BusinessClock:
 
     def intervals(self, start, end=None):
         "Yield the business intervals in UTC from start (until end)"
-        date = self._local_date(start) - dt.timedelta(days=1)
-        last = date + dt.timedelta(days=MAX_DAYS)
-        while date <= last:
+        date = _add_days(self._local_date(start), -1)
+        last = _add_days(date, MAX_DAYS)
+        while True:
             for i_start, i_end in self._day_intervals(date):
                 i_start = max(i_start, start)
                 if end is not None:
@@ -65,7 +84,9 @@ class BusinessClock:
                     yield i_start, i_end
             if end is not None and self._to_utc(date, dt.time()) > end:
                 return
-            date += dt.timedelta(days=1)
+            if date >= last:
+                return
+            date += ONE_DAY
 
     def elapsed(self, start, end):
         "Return the business time between start and end"

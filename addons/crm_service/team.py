@@ -5,8 +5,10 @@ from trytond.model import ModelSQL, ModelView, fields
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
 
+from trytond.modules.crm_lifecycle.common import SafeValuesMixin
 
-class Team(ModelSQL, ModelView):
+
+class Team(SafeValuesMixin, ModelSQL, ModelView):
     __name__ = 'service.team'
     __string__ = "Service Team"
 
@@ -29,7 +31,7 @@ class Team(ModelSQL, ModelView):
         return Transaction().context.get('company')
 
 
-class TeamEmployee(ModelSQL):
+class TeamEmployee(SafeValuesMixin, ModelSQL):
     __name__ = 'service.team-company.employee'
     __string__ = "Service Team Member"
 

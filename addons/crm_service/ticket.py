@@ -12,12 +12,13 @@ from sql import Null
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, Workflow, fields
 from trytond.modules.company.model import employee_field, set_employee
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval, If
 from trytond.sendmail import send_message_transactional
 from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import (
+    SafeValuesMixin,
     WorkflowFieldsMixin,
     check_state_fields,
     client_call,
@@ -99,7 +100,9 @@ def html_to_text(html):
     return re.sub(r'\n{3,}', '\n\n', '\n'.join(lines)).strip()
 
 
-class Ticket(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
+class Ticket(
+        WorkflowFieldsMixin, SafeValuesMixin, Workflow, ModelSQL,
+        ModelView):
     __name__ = 'service.ticket'
     _rec_name = 'number'
 
@@ -1069,7 +1072,7 @@ class Ticket(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
         lines = Line.search([
                 ('work', 'in', list(works)),
                 ('service_invoice_line', '=', None),
-                ])
+                ], order=[('date', 'ASC'), ('id', 'ASC')])
         lock(lines)
         if not lines:
             raise InvoicingError(gettext(
@@ -1093,16 +1096,19 @@ class Ticket(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
             key = (ticket.company, ticket.party)
             if key not in invoices:
                 invoices[key] = ticket._get_time_invoice()
-            invoice_line = ticket._get_time_invoice_line(
-                invoices[key], product, lines)
-            invoice_lines.append((invoice_line, lines))
+            for line in lines:
+                invoice_lines.append((
+                        ticket._get_time_invoice_line(
+                            invoices[key], product, line),
+                        line))
         with without_check_access():
             Invoice.save(invoices.values())
             InvoiceLine.save([il for il, _ in invoice_lines])
             Invoice.update_taxes(list(invoices.values()))
         to_write = []
-        for invoice_line, lines in invoice_lines:
-            to_write.extend((lines, {'service_invoice_line': invoice_line.id}))
+        for invoice_line, line in invoice_lines:
+            to_write.extend(
+                ([line], {'service_invoice_line': invoice_line.id}))
         with without_check_access(), workflow_writes():
             Line.write(*to_write)
         touch(tickets)
@@ -1121,28 +1127,55 @@ class Ticket(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
         invoice.set_journal()
         return invoice
 
-    def _get_time_invoice_line(self, invoice, product, lines):
+    def _get_time_invoice_line(self, invoice, product, time_line):
+        "Return the invoice line of the time line, priced as a sale line"
         pool = Pool()
         InvoiceLine = pool.get('account.invoice.line')
+        Lang = pool.get('ir.lang')
         ModelData = pool.get('ir.model.data')
+        Product = pool.get('product.product')
         Uom = pool.get('product.uom')
         hour = Uom(ModelData.get_id('product', 'uom_hour'))
-        hours = sum(tl.duration.total_seconds() for tl in lines) / 3600
         line = InvoiceLine(invoice=invoice, company=self.company)
         line.on_change_invoice()
         line.type = 'line'
         line.product = product
         line.on_change_product()
         line.unit = product.default_uom
-        line.quantity = Uom.compute_qty(hour, hours, product.default_uom)
-        line.unit_price = product.list_price_used
-        line.description = f'{product.rec_name}\n{self.rec_name}'
-        line.origin = None
+        line.quantity = Uom.compute_qty(
+            hour, time_line.hours, product.default_uom)
+        with Transaction().set_context(
+                self._get_context_time_sale_price(line, time_line)):
+            line.unit_price = Product.get_sale_price(
+                [product], abs(line.quantity))[product.id]
+        if line.unit_price is None:
+            raise InvoicingError(gettext(
+                    'crm_service.msg_ticket_invoice_no_price',
+                    ticket=self.rec_name, product=product.rec_name,
+                    party=invoice.party.rec_name))
+        description = [product.rec_name, self.rec_name,
+            Lang.get().strftime(time_line.date)]
+        if time_line.description:
+            description[-1] += f' {time_line.description}'
+        line.description = '\n'.join(description)
+        line.origin = time_line
         if not getattr(line, 'account', None):
             raise InvoicingError(gettext(
                     'crm_service.msg_ticket_invoice_no_account',
                     product=product.rec_name))
         return line
+
+    def _get_context_time_sale_price(self, invoice_line, time_line):
+        "Return the context of the sale price as sale.line builds it"
+        invoice = invoice_line.invoice
+        return {
+            'company': self.company.id,
+            'currency': invoice.currency.id,
+            'customer': invoice.party.id,
+            'sale_date': time_line.date,
+            'uom': invoice_line.unit.id,
+            'taxes': [t.id for t in invoice_line.taxes or []],
+            }
 
     # E-mail intake
 
@@ -1271,3 +1304,17 @@ class Ticket(WorkflowFieldsMixin, Workflow, ModelSQL, ModelView):
             mechanism, = mechanisms
             return mechanism.party, mechanism
         return None, None
+
+
+class Ticket_SalePriceList(metaclass=PoolMeta):
+    __name__ = 'service.ticket'
+
+    def _get_context_time_sale_price(self, invoice_line, time_line):
+        context = super()._get_context_time_sale_price(
+            invoice_line, time_line)
+        # the price list a new sale of the customer gets
+        price_list = self.party.get_multivalue(
+            'sale_price_list', company=self.company.id)
+        if price_list:
+            context['price_list'] = price_list.id
+        return context

@@ -6,7 +6,10 @@ from trytond.model import Index, fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval
 
-from trytond.modules.crm_lifecycle.common import WorkflowFieldsMixin
+from trytond.modules.crm_lifecycle.common import (
+    SafeValuesMixin,
+    WorkflowFieldsMixin,
+)
 
 from .exceptions import TimesheetLineError
 
@@ -19,7 +22,7 @@ class Work(metaclass=PoolMeta):
         return super()._get_origin() + ['service.ticket']
 
 
-class Line(WorkflowFieldsMixin, metaclass=PoolMeta):
+class Line(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
     __name__ = 'timesheet.line'
 
     service_invoice_line = fields.Many2One(
@@ -44,8 +47,10 @@ class Line(WorkflowFieldsMixin, metaclass=PoolMeta):
 
     @classmethod
     def _service_invoiced_fields(cls):
-        "Return the fields that stay as invoiced, as project_invoice does"
-        return {'duration', 'work'}
+        "Return the fields that stay as invoiced"
+        # project_invoice locks duration and work; the date is printed on
+        # the invoice line and dated its price
+        return {'duration', 'work', 'date'}
 
     @classmethod
     def _workflow_fields(cls):

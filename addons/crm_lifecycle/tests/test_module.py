@@ -2,8 +2,11 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime
+import json
 from decimal import Decimal
 
+from lxml import etree
+from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model.exceptions import AccessError
 from trytond.model.modelview import AccessButtonError
@@ -241,7 +244,8 @@ class CrmLifecycleTestCase(
                 # what users may do still works
                 copy, = Party.copy([party])
                 self.assertEqual(copy.lifecycle_stage, 'contact')
-                self.assertGreater(
+                # the copy starts its own history (DateTime keeps seconds)
+                self.assertGreaterEqual(
                     copy.lifecycle_since, party.lifecycle_since)
                 created, = copy.lifecycle_history
                 self.assertEqual(
@@ -442,6 +446,39 @@ class CrmLifecycleTestCase(
                         'company': company.id, 'party': new.id,
                         'currency': company.currency.id}])
             self.assertEqual(Party(new.id).lifecycle_stage, 'lead')
+
+    @with_transaction()
+    def test_lost_reason_switch(self):
+        "The lost reason is asked by the client, enforced only when chosen"
+        pool = Pool()
+        Configuration = pool.get('crm.configuration')
+        Opportunity = pool.get('sale.opportunity')
+        Party = pool.get('party.party')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{'name': "Prospect"}])
+            first, second = Opportunity.create([{
+                        'company': company.id, 'party': party.id,
+                        'currency': company.currency.id,
+                        } for _ in range(2)])
+
+            # As in standard Tryton, the API may mark it lost without one
+            Opportunity.lost([first])
+            self.assertEqual(first.state, 'lost')
+
+            configuration = Configuration(1)
+            configuration.lost_reason_enforced = True
+            configuration.save()
+            with self.assertRaisesRegex(
+                    UserError, 'you must choose a lost reason'):
+                Opportunity.lost([second])
+            self.assertEqual(Opportunity(second.id).state, 'lead')
+
+            # The client checks the reason before it calls the button
+            arch = Opportunity.fields_view_get(view_type='form')['arch']
+            button, = etree.fromstring(arch).xpath('//button[@name="lost"]')
+            states = json.loads(button.get('states'))
+            self.assertIn('crm_lost_reason', str(states['pre_validate']))
 
 
 del ModuleTestCase

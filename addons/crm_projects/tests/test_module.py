@@ -327,7 +327,7 @@ class CrmProjectsTestCase(
                     [(p.state, p.title, p.acknowledged_by)
                         for p in Protocol.search([])],
                     [(i.activity, i.done) for i in ActionItem.search([])],
-                    [(t.invoice_line, t.duration)
+                    [(t.invoice_line, t.duration, t.work, t.date, t.billable)
                         for t in TimesheetLine.search([])],
                     [(w.sale, w.budget_alerts, w.invoice_line)
                         for w in Work.search([])],
@@ -433,12 +433,19 @@ class CrmProjectsTestCase(
                     self._assert_refused(
                         WorkflowFieldError, workflow,
                         TimesheetLine.write, [invoiced_line], values)
+                for values in [
+                        {'duration': datetime.timedelta(hours=1)},
+                        {'work': other_twork.id},
+                        {'date': datetime.date(2000, 1, 1)},
+                        {'billable': False}]:
+                    self._assert_refused(
+                        TimesheetLockedError, "is invoiced: you can still",
+                        TimesheetLine.write, [invoiced_line], values)
+                # no stricter than project_invoice: the text may change
+                TimesheetLine.write([invoiced_line], {'description': "Fixed"})
+                self.assertEqual(invoiced_line.description, "Fixed")
                 self._assert_refused(
-                    TimesheetLockedError, "because it is invoiced",
-                    TimesheetLine.write, [invoiced_line],
-                    {'duration': datetime.timedelta(hours=1)})
-                self._assert_refused(
-                    TimesheetLockedError, "because it is invoiced",
+                    TimesheetLockedError, "is invoiced: you can still",
                     TimesheetLine.delete, [invoiced_line])
                 self._assert_refused(
                     WorkflowFieldError, workflow,
@@ -545,18 +552,19 @@ class CrmProjectsTestCase(
 
     @with_transaction()
     def test_timesheet_duration(self):
-        "Test negative and too long durations are refused"
+        "Test negative durations are refused and long ones accepted"
         pool = Pool()
         Line = pool.get('timesheet.line')
-        for hours, text in [(-1, "negative"), (25, "more than 24")]:
-            with self.assertRaisesRegex(TimesheetValidationError, text):
-                Line.preprocess_values('create', {
-                        'duration': datetime.timedelta(hours=hours),
-                        })
-        values = Line.preprocess_values('create', {
-                'duration': datetime.timedelta(hours=24),
-                })
-        self.assertEqual(values['duration'], datetime.timedelta(hours=24))
+        with self.assertRaisesRegex(TimesheetValidationError, "negative"):
+            Line.preprocess_values('create', {
+                    'duration': datetime.timedelta(hours=-1),
+                    })
+        for hours in [0, 24, 30]:
+            values = Line.preprocess_values('create', {
+                    'duration': datetime.timedelta(hours=hours),
+                    })
+            self.assertEqual(
+                values['duration'], datetime.timedelta(hours=hours))
 
     @with_transaction()
     def test_party_figures(self):

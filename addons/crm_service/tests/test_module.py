@@ -950,13 +950,16 @@ class CrmServiceTestCase(
                 locked = gettext(
                     'crm_service.msg_timesheet_line_invoiced',
                     line=invoiced.rec_name)
-                for values in [{'duration': 3 * H}, {'work': None}]:
+                for values in [
+                        {'duration': 3 * H}, {'work': None},
+                        {'date': dt.date(2000, 1, 1)}]:
                     self.assertRefused(
                         locked, TimesheetLine.write, [invoiced], values)
                 self.assertRefused(
                     locked, TimesheetLine.delete, [invoiced])
                 # no stricter than project_invoice: the text may change
                 TimesheetLine.write([invoiced], {'description': "Setup"})
+                self.assertEqual(invoiced.description, "Setup")
                 # a copy is time still to invoice
                 copy, = TimesheetLine.copy([invoiced])
                 self.assertIsNone(copy.service_invoice_line)
@@ -964,6 +967,55 @@ class CrmServiceTestCase(
             self.assertEqual(TimesheetLine.read(
                     [invoiced.id, open_.id],
                     ['service_invoice_line', 'duration', 'work']), before)
+
+    @with_transaction()
+    def test_invoice_time_price(self):
+        "Each time line is invoiced at the product's sale price"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        Party = pool.get('party.party')
+        TimesheetLine = pool.get('timesheet.line')
+        InvoiceLine = pool.get('account.invoice.line')
+        company = create_company()
+        with set_company(company):
+            product = self._setup_invoicing(company)
+            service = self._create_user(company, 'service', 'service')
+            party = Party(name="ACME", addresses=[{}])
+            party.save()
+            ticket, = Ticket.create([{
+                        'title': "Setup", 'party': party.id,
+                        'billable': True}])
+            lines = TimesheetLine.create([{
+                        'employee': service.employee.id,
+                        'work': ticket.work.id, 'duration': d,
+                        } for d in [H, H / 2]])
+            with self._as_user(service):
+                Ticket.invoice_time([ticket])
+            invoice_lines = InvoiceLine.search([], order=[('id', 'ASC')])
+            self.assertEqual(
+                [(il.origin, il.quantity, il.unit_price, il.amount)
+                    for il in invoice_lines],
+                [(lines[0], 1, Decimal(80), Decimal(80)),
+                    (lines[1], 0.5, Decimal(80), Decimal(40))])
+            self.assertEqual(
+                [tl.service_invoice_line for tl in lines], invoice_lines)
+
+            # without a sale price nothing is invoiced
+            product.template.list_price = None
+            product.template.save()
+            line, = TimesheetLine.create([{
+                        'employee': service.employee.id,
+                        'work': ticket.work.id, 'duration': H,
+                        }])
+            with self._as_user(service):
+                with self.assertRaises(UserError) as cm:
+                    Ticket.invoice_time([ticket])
+            self.assertEqual(cm.exception.message, gettext(
+                    'crm_service.msg_ticket_invoice_no_price',
+                    ticket=ticket.rec_name, product=product.rec_name,
+                    party=party.rec_name))
+            self.assertIsNone(line.service_invoice_line)
+            self.assertEqual(InvoiceLine.search([], count=True), 2)
 
     @with_transaction()
     def test_exactly_once(self):
