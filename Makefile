@@ -12,6 +12,8 @@ PORT ?= 8000
 PG_URI ?= postgresql://$(shell id -un)@/
 # 1: the PostgreSQL run is required (CI); 0: it runs when a server answers.
 PG_REQUIRED ?= 0
+# 1: keep the database cache of the previous run on the same code (CI)
+KEEP_CACHE ?= 0
 # trytond.conf names folders relative to this directory; SQLite and the web
 # server need them absolute.
 export TRYTOND_DATABASE__PATH ?= $(CURDIR)/var/db
@@ -45,7 +47,8 @@ node_modules/tryton-sao/index.html: package.json package-lock.json .npmrc
 	touch $@
 
 test: install web
-	PG_URI='$(PG_URI)' PG_REQUIRED=$(PG_REQUIRED) tools/run_tests.sh
+	PG_URI='$(PG_URI)' PG_REQUIRED=$(PG_REQUIRED) KEEP_CACHE=$(KEEP_CACHE) \
+		tools/run_tests.sh
 
 test-sqlite: install web
 	BACKENDS=sqlite tools/run_tests.sh
@@ -54,9 +57,12 @@ test-postgresql: install
 	PG_URI='$(PG_URI)' PG_REQUIRED=1 BACKENDS=postgresql tools/run_tests.sh
 
 # Tryton's own scenarios of the extended modules, with the suite activated
+# (on SQLite; UPSTREAM_BACKENDS="sqlite postgresql" for both)
+UPSTREAM_BACKENDS ?= sqlite
 test-upstream: install
-	DB_CACHE=$(CURDIR)/var/test-cache/upstream TRYTOND_DATABASE_URI=sqlite:// \
-		$(BIN)/python -m pytest -q -rs tests/upstream_scenarios.py
+	SUITES=upstream BACKENDS='$(UPSTREAM_BACKENDS)' PG_URI='$(PG_URI)' \
+		PG_REQUIRED=$(PG_REQUIRED) KEEP_CACHE=$(KEEP_CACHE) \
+		tools/run_tests.sh
 
 lint: install
 	$(BIN)/ruff check .

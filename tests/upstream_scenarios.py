@@ -8,8 +8,13 @@ what standard Tryton allows.
 Not collected by `make test` (the file name does not start with test_);
 `make test-upstream` runs it. Each upstream scenario calls
 trytond.tests.tools.activate_modules, which is wrapped here to add the
-suite's modules."""
+suite's modules. The six modules are dependencies of the suite: activating
+one of them with the suite activates the same modules as the suite alone,
+so the scenarios name only the suite (and the modules outside it, like
+bank) and share one activation per set-up through DB_CACHE (conftest.py,
+share_databases)."""
 import doctest
+import functools
 import json
 import re
 import unittest
@@ -19,7 +24,7 @@ import pytest
 import trytond.modules
 import trytond.tests.tools as tools
 from trytond import backend
-from trytond.modules import get_modules
+from trytond.modules import get_module_info, get_modules
 from trytond.tests.test_tryton import (
     STRIP_DECIMAL,
     doctest_checker,
@@ -33,6 +38,7 @@ UPSTREAM = [
     'sale_complaint', 'timesheet']
 MODULES = Path(trytond.modules.__file__).parent
 ACTIVATE = re.compile(r"activate_modules\([\s.]*(\[[^\]]*\]|'[^']*')")
+pytestmark = pytest.mark.scenario
 
 
 def _scenarios():
@@ -61,19 +67,29 @@ def _missing_modules(path):
     return [n for n in names if n not in available]
 
 
-_activate_modules = tools.activate_modules
+def _dependencies(modules):
+    "Return the modules that activating modules activates"
+    found, todo = set(), list(modules)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(get_module_info(name).get('depends', []))
+    return found
 
 
-def activate_with_suite(modules, *setups, **kwargs):
+def activate_with_suite(activate, modules, *setups, **kwargs):
     if isinstance(modules, str):
         modules = [modules]
-    return _activate_modules(
-        sorted(set(modules) | set(SUITE)), *setups, **kwargs)
+    with_suite = _dependencies(SUITE)
+    return activate(
+        sorted(set(SUITE) | (set(modules) - with_suite)), *setups, **kwargs)
 
 
 @pytest.fixture(autouse=True)
 def with_suite(monkeypatch):
-    monkeypatch.setattr(tools, 'activate_modules', activate_with_suite)
+    monkeypatch.setattr(tools, 'activate_modules', functools.partial(
+            activate_with_suite, tools.activate_modules))
 
 
 @pytest.mark.parametrize('path, globs', list(_scenarios()))
