@@ -239,6 +239,18 @@ def _touch(cursor, table, records):
                 where=reduce_ids(table.id, list(sub_ids))))
 
 
+def readonly_when(Model, names, condition, depends):
+    """Make the fields of Model readonly also when the PYSON condition
+    holds (called from __setup__); depends are the fields it reads"""
+    for name in names:
+        field = getattr(Model, name)
+        field.states = field.states.copy()
+        readonly = field.states.get('readonly')
+        field.states['readonly'] = (
+            readonly | condition if readonly else condition)
+        field.depends |= set(depends)
+
+
 # The values the suite's fields take (see "Hostile input" in doc/design.rst)
 FIRST_DATE = datetime.date(1900, 1, 1)
 LAST_DATE = datetime.date(2999, 12, 31)

@@ -11,6 +11,7 @@ from trytond.pyson import Bool, Eval
 from trytond.modules.crm_lifecycle.common import (
     SafeValuesMixin,
     WorkflowFieldsMixin,
+    readonly_when,
 )
 
 from .exceptions import (
@@ -31,14 +32,8 @@ class Line(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
     @classmethod
     def __setup__(cls):
         super().__setup__()
-        for fname in cls._invoiced_fields():
-            field = getattr(cls, fname)
-            field.states = field.states.copy()
-            readonly = field.states.get('readonly')
-            invoiced = Bool(Eval('invoice_line'))
-            field.states['readonly'] = (
-                readonly | invoiced if readonly else invoiced)
-            field.depends |= {'invoice_line'}
+        readonly_when(cls, cls._invoiced_fields(),
+            Bool(Eval('invoice_line')), ['invoice_line'])
 
     @classmethod
     def default_billable(cls):

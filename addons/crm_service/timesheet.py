@@ -9,6 +9,7 @@ from trytond.pyson import Bool, Eval
 from trytond.modules.crm_lifecycle.common import (
     SafeValuesMixin,
     WorkflowFieldsMixin,
+    readonly_when,
 )
 
 from .exceptions import TimesheetLineError
@@ -36,14 +37,8 @@ class Line(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
         t = cls.__table__()
         cls._sql_indexes.add(
             Index(t, (t.service_invoice_line, Index.Range())))
-        for fname in cls._service_invoiced_fields():
-            field = getattr(cls, fname)
-            field.states = field.states.copy()
-            readonly = field.states.get('readonly')
-            invoiced = Bool(Eval('service_invoice_line'))
-            field.states['readonly'] = (
-                readonly | invoiced if readonly else invoiced)
-            field.depends |= {'service_invoice_line'}
+        readonly_when(cls, cls._service_invoiced_fields(),
+            Bool(Eval('service_invoice_line')), ['service_invoice_line'])
 
     @classmethod
     def _service_invoiced_fields(cls):
