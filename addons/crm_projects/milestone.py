@@ -40,7 +40,7 @@ from .exceptions import (
 class Milestone(
         WorkflowFieldsMixin, SafeValuesMixin, sequence_ordered(), Workflow,
         ModelSQL, ModelView):
-    "Project Milestone"
+    __string__ = "Project Milestone"
     __name__ = 'project.milestone'
 
     _states = {

@@ -62,7 +62,7 @@ class ProjectDocumentMixin:
 
 
 class Agreement(SafeValuesMixin, ProjectDocumentMixin, ModelSQL, ModelView):
-    "Project Agreement"
+    __string__ = "Project Agreement"
     __name__ = 'project.agreement'
 
     name = fields.Char("Name", required=True)
@@ -96,7 +96,7 @@ class Agreement(SafeValuesMixin, ProjectDocumentMixin, ModelSQL, ModelView):
 class Protocol(
         WorkflowFieldsMixin, SafeValuesMixin, ProjectDocumentMixin, Workflow,
         ModelSQL, ModelView):
-    "Project Meeting Protocol"
+    __string__ = "Project Meeting Protocol"
     __name__ = 'project.protocol'
     _rec_name = 'title'
 
@@ -201,7 +201,7 @@ class Protocol(
 class ActionItem(
         WorkflowFieldsMixin, SafeValuesMixin, sequence_ordered(), ModelSQL,
         ModelView):
-    "Protocol Action Item"
+    __string__ = "Protocol Action Item"
     __name__ = 'project.protocol.action_item'
     _rec_name = 'description'
 
