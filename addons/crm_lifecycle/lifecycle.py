@@ -4,6 +4,7 @@
 import datetime
 from collections import defaultdict
 
+from sql import Literal
 from sql.aggregate import Max
 from sql.conditionals import Coalesce, Greatest
 from trytond import backend
@@ -18,10 +19,12 @@ from .common import (
     SafeValuesMixin,
     WorkflowFieldsMixin,
     client_call,
+    lock,
     model_selection,
     workflow_writes,
 )
 from .exceptions import HistoryAccessError, StageAccessError
+from .ir import enqueue
 
 STAGES = [
     ('contact', "Contact"),
@@ -341,23 +344,27 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
 
     @classmethod
     def recompute_lifecycle_stage(cls, parties=None):
-        """Set every party to the stage its documents give, ignoring the
-        forward-only rule; for installing the suite into a database that
-        already holds sales and invoices."""
-        if parties is None:
-            parties = cls.search([])
-        derived = cls.derive_lifecycle_stage(parties)
-        changes = defaultdict(list)
-        for party in parties:
-            if party.lifecycle_stage != derived[party.id]:
-                changes[derived[party.id]].append(party)
-        for stage, stage_parties in changes.items():
-            cls._set_lifecycle_stage(stage_parties, stage)
-        cls.mark_dormant()
+        """Set the parties (all when None) to the stage their documents
+        give, ignoring the forward-only rule, with the history dated by the
+        documents: what the activation of the module does for the parties
+        that exist then (see derive_lifecycle)."""
+        cls.derive_lifecycle(
+            [p.id for p in parties] if parties is not None else None)
 
     @classmethod
-    def _dormant_query(cls, limit_date):
-        "Return a query of customer ids without order or activity since"
+    def recompute_all_lifecycle_stages(cls):
+        """Recompute the stages of every party, through the queue when a
+        worker runs it (ir.cron method, or from trytond-console)"""
+        cursor = Transaction().connection.cursor()
+        party = cls.__table__()
+        cursor.execute(*party.select(party.id, order_by=[party.id]))
+        enqueue(cls, 'recompute_lifecycle_stage',
+            cls.browse([i for i, in cursor]))
+
+    @classmethod
+    def _dormant_query(cls, limit_date, party_ids=None):
+        """Return a query of customer ids without order or activity since
+        limit_date (among party_ids when given)"""
         pool = Pool()
         Sale = pool.get('sale.sale')
         Invoice = pool.get('account.invoice')
@@ -395,21 +402,40 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
                 condition=last_activity.party == party.id)
             .select(party.id,
                 where=(party.lifecycle_stage == 'customer')
-                & (last < limit_date)))
+                & (last < limit_date)
+                & (reduce_ids(party.id, party_ids)
+                    if party_ids is not None else Literal(True))))
 
     @classmethod
-    def mark_dormant(cls):
-        "Mark customers without order and activity for too long as dormant"
+    def _dormant_limit_date(cls):
         pool = Pool()
         Configuration = pool.get('crm.configuration')
         Date = pool.get('ir.date')
-        cursor = Transaction().connection.cursor()
         config = Configuration(1)
-        limit_date = Date.today() - datetime.timedelta(
-            days=config.dormant_days)
-        cursor.execute(*cls._dormant_query(limit_date))
-        parties = cls.browse([i for i, in cursor])
-        cls._set_lifecycle_stage(parties, 'dormant')
+        return Date.today() - datetime.timedelta(days=config.dormant_days)
+
+    @classmethod
+    def mark_dormant(cls):
+        """Mark customers without order and activity for too long as
+        dormant (ir.cron): one query finds them, the queue marks them"""
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*cls._dormant_query(cls._dormant_limit_date()))
+        enqueue(cls, 'mark_parties_dormant',
+            cls.browse([i for i, in cursor]),
+            run=lambda parties: cls._set_lifecycle_stage(parties, 'dormant'))
+
+    @classmethod
+    def mark_parties_dormant(cls, parties):
+        """Mark the parties dormant that still are when it runs (the task
+        of mark_dormant): a party that ordered since, or that a concurrent
+        run marked, is left alone"""
+        # A concurrent run waits for this one and then finds them dormant
+        lock(parties)
+        cursor = Transaction().connection.cursor()
+        cursor.execute(*cls._dormant_query(
+                cls._dormant_limit_date(), [p.id for p in parties]))
+        cls._set_lifecycle_stage(
+            cls.browse([i for i, in cursor]), 'dormant')
 
 
 class SetStageStart(ModelView):

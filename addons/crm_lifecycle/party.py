@@ -16,6 +16,7 @@ from trytond.transaction import Transaction
 
 from .common import SafeValuesMixin
 from .lifecycle import PartyLifecycleMixin
+from .upgrade import PartyLifecycleUpgradeMixin
 
 CHANNELS = [
     (None, ""),
@@ -42,7 +43,8 @@ def channel_field(string="Channel", **kwargs):
     return fields.Selection(CHANNELS, string, sort=False, **kwargs)
 
 
-class Party(PartyLifecycleMixin, SafeValuesMixin, metaclass=PoolMeta):
+class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
+        metaclass=PoolMeta):
     __name__ = 'party.party'
 
     crm_channel = channel_field(
@@ -76,6 +78,18 @@ class Party(PartyLifecycleMixin, SafeValuesMixin, metaclass=PoolMeta):
     crm_orders_year_amount = fields.Function(Monetary(
             "Orders This Year", currency='currency', digits='currency'),
         'get_crm_figures')
+
+    @classmethod
+    def __register__(cls, module):
+        table_h = cls.__table_handler__(module)
+        activation = not table_h.column_exist('lifecycle_stage')
+        super().__register__(module)
+        # The new columns took their defaults (every party a contact since
+        # today): derive them from the documents on activation only, when
+        # the history table exists (registered before party)
+        if activation:
+            cls.derive_lifecycle(
+                dormant_days=cls._lifecycle_dormant_days_stored())
 
     @classmethod
     def __setup__(cls):

@@ -17,6 +17,7 @@ from .common import (
     updates_lifecycle,
     workflow_writes,
 )
+from .ir import enqueue
 from .party import channel_field
 
 
@@ -97,28 +98,49 @@ class Sale(
 
     @classmethod
     def plan_quotation_followups(cls):
-        "Plan one follow-up for each quotation about to expire"
+        """Plan one follow-up for each quotation about to expire (ir.cron):
+        one query finds them, the queue plans them"""
+        sales = cls.search(cls._quotation_followup_domain())
+        enqueue(cls, 'plan_quotation_followup',
+            [s for s, _ in cls._quotation_followups_due(sales)])
+
+    @classmethod
+    def _quotation_followup_domain(cls):
+        return [
+            ('state', '=', 'quotation'),
+            ('quotation_validity', '!=', None),
+            ('crm_quotation_followup', '=', None),
+            ]
+
+    @classmethod
+    def _quotation_followups_due(cls, sales):
+        "Yield (sale, today) for the sales whose follow-up is due"
         pool = Pool()
-        Activity = pool.get('crm.activity')
         Configuration = pool.get('crm.configuration')
         Date = pool.get('ir.date')
         config = Configuration(1)
         margin = datetime.timedelta(days=config.quotation_followup_days)
-        sales = cls.search([
-                ('state', '=', 'quotation'),
-                ('quotation_validity', '!=', None),
-                ('crm_quotation_followup', '=', None),
-                ])
-        # Once per quotation also when the job runs twice at a time: a
-        # concurrent run that planned these sales makes this one retry.
-        lock(sales)
-        to_plan = []
         for sale in sales:
             with Transaction().set_context(company=sale.company.id):
                 today = Date.today()
             expire = sale.quotation_expire
             if expire and expire - margin <= today <= expire:
-                to_plan.append((sale, sale._get_quotation_followup(today)))
+                yield sale, today
+
+    @classmethod
+    def plan_quotation_followup(cls, sales):
+        """Plan the follow-up of the sales that still need one (the task of
+        plan_quotation_followups)"""
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        # Once per quotation also when two runs meet: a concurrent run
+        # that planned these sales makes this one retry and skip them.
+        lock(sales)
+        sales = cls.search([
+                ('id', 'in', [s.id for s in sales]),
+                ] + cls._quotation_followup_domain())
+        to_plan = [(sale, sale._get_quotation_followup(today))
+            for sale, today in cls._quotation_followups_due(sales)]
         Activity.save([a for _, a in to_plan])
         for sale, activity in to_plan:
             sale.crm_quotation_followup = activity

@@ -220,10 +220,15 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
 
     @classmethod
     def check_budget_alerts(cls, projects):
-        "Plan one follow-up per threshold of sold hours the logged pass"
+        """Plan one follow-up per threshold of sold hours the logged pass
+        (through the queue when a worker runs it: see on_modification of
+        timesheet.line)"""
         pool = Pool()
         Activity = pool.get('crm.activity')
-        projects = cls.browse({p.id for p in projects})
+        projects = cls.browse(sorted({p.id for p in projects}))
+        # Two tasks of the same project: the second waits and finds the
+        # thresholds the first recorded
+        lock(projects)
         activities, to_save = [], []
         for project in projects:
             if not project.sold_hours or not project.party:

@@ -13,6 +13,7 @@ from trytond.modules.crm_lifecycle.common import (
     WorkflowFieldsMixin,
     readonly_when,
 )
+from trytond.modules.crm_lifecycle.ir import enqueue
 
 from .exceptions import (
     TimesheetGroupError,
@@ -144,5 +145,7 @@ class Line(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
                 work = line.work.origin
                 if getattr(work, '__name__', None) == 'project.work':
                     projects.add(work.root_project)
-            if projects:
-                Work.check_budget_alerts(list(projects))
+            # Alerts are follow-ups, not checks: the worker plans them
+            # after the commit when it runs, the person logging time does
+            # not wait for them
+            enqueue(Work, 'check_budget_alerts', projects)

@@ -27,6 +27,7 @@ from trytond.modules.crm_lifecycle.common import (
     transition,
     workflow_writes,
 )
+from trytond.modules.crm_lifecycle.ir import enqueue
 
 from .exceptions import (
     ComplaintError,
@@ -779,20 +780,42 @@ class Ticket(
 
     @classmethod
     def escalate(cls):
-        "Mark tickets at risk or breached and plan an escalation activity"
+        """Mark tickets at risk or breached, plan an escalation activity and
+        send its e-mail (ir.cron): one query finds the tickets, the queue
+        escalates them"""
+        now = cls._now()
+        tickets = cls.search(cls._escalation_domain(now))
+        enqueue(cls, 'escalate_tickets', tickets,
+            run=lambda tickets: cls._escalate(tickets, now))
+
+    @classmethod
+    def _escalation_domain(cls, now):
+        return [
+            ('state', 'in', cls._sla_running_states()),
+            ('sla', '!=', None),
+            ['OR', [
+                    ('first_response_date', '=', None),
+                    ('response_risk_date', '<=', now),
+                    ],
+                ('resolution_risk_date', '<=', now),
+                ],
+            ]
+
+    @classmethod
+    def escalate_tickets(cls, tickets):
+        """Escalate the tickets that still need it (the task of escalate):
+        each level is planned and mailed once"""
+        # A concurrent run waits for this one, retries and finds the level
+        lock(tickets)
+        now = cls._now()
+        cls._escalate(cls.search([
+                    ('id', 'in', [t.id for t in tickets]),
+                    ] + cls._escalation_domain(now)), now)
+
+    @classmethod
+    def _escalate(cls, tickets, now):
         pool = Pool()
         Activity = pool.get('crm.activity')
-        now = cls._now()
-        tickets = cls.search([
-                ('state', 'in', cls._sla_running_states()),
-                ('sla', '!=', None),
-                ['OR', [
-                        ('first_response_date', '=', None),
-                        ('response_risk_date', '<=', now),
-                        ],
-                    ('resolution_risk_date', '<=', now),
-                    ],
-                ])
         by_state = defaultdict(list)
         activities, escalated = [], defaultdict(list)
         for ticket in tickets:

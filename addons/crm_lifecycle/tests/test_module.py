@@ -27,12 +27,17 @@ from trytond.modules.crm_lifecycle.contact import (
 )
 from trytond.modules.crm_lifecycle.party import FIGURES
 
-from .tools import WebClientViewMixin, count_queries
+from .tools import (
+    QueueTestMixin,
+    WebClientViewMixin,
+    count_queries,
+    queue_worker,
+)
 
 
 class CrmLifecycleTestCase(
-        WebClientViewMixin, PartyCheckReplaceMixin, CompanyTestMixin,
-        ModuleTestCase):
+        QueueTestMixin, WebClientViewMixin, PartyCheckReplaceMixin,
+        CompanyTestMixin, ModuleTestCase):
     "Test CRM Lifecycle module"
     module = 'crm_lifecycle'
 
@@ -479,6 +484,150 @@ class CrmLifecycleTestCase(
             button, = etree.fromstring(arch).xpath('//button[@name="lost"]')
             states = json.loads(button.get('states'))
             self.assertIn('crm_lost_reason', str(states['pre_validate']))
+
+    @with_transaction()
+    def test_queue_dormancy(self):
+        "The dormancy job enqueues the customers and marks them once"
+        pool = Pool()
+        Party = pool.get('party.party')
+        History = pool.get('crm.lifecycle.history')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            quiet, other, active = customers = Party.create([
+                    {'name': name} for name in ["Quiet", "Other", "Active"]])
+            contact, = Party.create([{'name': "Contact"}])
+            Party._set_lifecycle_stage(customers, 'customer')
+
+            with queue_worker():
+                Party.mark_dormant()
+            tasks = self.tasks('mark_parties_dormant')
+            self.assertTasks(
+                tasks, 'party.party', 'mark_parties_dormant', customers)
+            self.assertEqual(
+                {p.lifecycle_stage for p in Party.browse(customers)},
+                {'customer'})
+
+            # Between the cron and the worker, a call with Active
+            activity, = Activity.create([{
+                        'company': company.id, 'party': active.id,
+                        'subject': "Call"}])
+            Activity.do([activity])
+
+            self.run_tasks(tasks)
+            self.assertEqual(
+                [p.lifecycle_stage for p in Party.browse(
+                        [quiet, other, active, contact])],
+                ['dormant', 'dormant', 'customer', 'contact'])
+
+            # Once: the tasks again and the next cron change nothing
+            self.run_tasks(tasks)
+            with queue_worker():
+                Party.mark_dormant()
+            self.assertEqual(self.tasks('mark_parties_dormant'), [])
+            self.assertEqual(History.search([
+                        ('to_stage', '=', 'dormant'),
+                        ], count=True), 2)
+
+    @with_transaction()
+    def test_queue_dormancy_batches(self):
+        "The customers are enqueued in batches"
+        pool = Pool()
+        Party = pool.get('party.party')
+        company = create_company()
+        with set_company(company):
+            parties = Party.create([
+                    {'name': f"Customer {i}"} for i in range(1001)])
+            Party._set_lifecycle_stage(parties, 'customer')
+            with queue_worker():
+                Party.mark_dormant()
+            tasks = self.tasks('mark_parties_dormant')
+            self.assertEqual(
+                [len(t.data['instances']) for t in tasks], [500, 500, 1])
+            self.run_tasks(tasks)
+            self.assertEqual(
+                {p.lifecycle_stage for p in Party.browse(parties)},
+                {'dormant'})
+
+    @with_transaction()
+    def test_queue_quotation_followups(self):
+        "The follow-up job enqueues the quotations and plans each once"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{
+                        'name': "ACME", 'addresses': [('create', [{}])]}])
+            due, later, cancelled = sales = Sale.create([{
+                        'company': company.id, 'party': party.id,
+                        'currency': company.currency.id,
+                        'invoice_address': party.addresses[0].id,
+                        'shipment_address': party.addresses[0].id,
+                        'quotation_validity': datetime.timedelta(days=days),
+                        'lines': [('create', [{
+                                        'type': 'line', 'quantity': 1,
+                                        'unit_price': Decimal(10),
+                                        'description': "Service",
+                                        }])],
+                        } for days in [1, 30, 2]])
+            Sale.quote(sales)
+
+            with queue_worker():
+                Sale.plan_quotation_followups()
+            tasks = self.tasks('plan_quotation_followup')
+            self.assertTasks(
+                tasks, 'sale.sale', 'plan_quotation_followup',
+                [due, cancelled])
+            self.assertEqual(
+                [s.crm_quotation_followup for s in Sale.browse(sales)],
+                [None, None, None])
+
+            # Between the cron and the worker, one quotation is cancelled
+            Sale.draft([cancelled])
+            Sale.cancel([cancelled])
+
+            self.run_tasks(tasks)
+            due, later, cancelled = Sale.browse(sales)
+            self.assertTrue(due.crm_quotation_followup)
+            self.assertEqual(due.crm_quotation_followup.state, 'planned')
+            self.assertIsNone(later.crm_quotation_followup)
+            self.assertIsNone(cancelled.crm_quotation_followup)
+
+            self.run_tasks(tasks)
+            with queue_worker():
+                Sale.plan_quotation_followups()
+            self.assertEqual(self.tasks('plan_quotation_followup'), [])
+            self.assertEqual(Activity.search([
+                        ('resource', '=', str(due)),
+                        ], count=True), 1)
+
+    @with_transaction()
+    def test_queue_recompute_all(self):
+        "The whole-database recompute goes through the queue"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Opportunity = pool.get('sale.opportunity')
+        company = create_company()
+        with set_company(company):
+            lead, contact = Party.create([
+                    {'name': "Lead"}, {'name': "Contact"}])
+            Opportunity.create([{
+                        'company': company.id, 'party': lead.id,
+                        'currency': company.currency.id}])
+            # A stage the documents do not give
+            Party._set_lifecycle_stage([lead], 'quoted')
+            with queue_worker():
+                Party.recompute_all_lifecycle_stages()
+            tasks = self.tasks('recompute_lifecycle_stage')
+            self.assertTasks(
+                tasks, 'party.party', 'recompute_lifecycle_stage',
+                Party.search([]))
+            self.run_tasks(tasks)
+            self.assertEqual(
+                [p.lifecycle_stage for p in Party.browse([lead, contact])],
+                ['lead', 'contact'])
 
 
 del ModuleTestCase

@@ -3,6 +3,7 @@
 # license terms.
 from contextlib import contextmanager
 
+import trytond.config as config
 from lxml import etree
 from trytond.pool import Pool
 from trytond.tests.test_tryton import with_transaction
@@ -76,3 +77,44 @@ class WebClientViewMixin:
                 if field and field._type in {'datetime', 'timestamp'}:
                     with self.subTest(view=view.name, field=field.name):
                         self.assertIn(node.get('widget'), {'date', 'time'})
+
+
+@contextmanager
+def queue_worker():
+    "Configure [queue] worker as the production set does"
+    previous = config.get('queue', 'worker')
+    config.set('queue', 'worker', 'True')
+    try:
+        yield
+    finally:
+        config.set('queue', 'worker', previous)
+
+
+class QueueTestMixin:
+
+    def tasks(self, method):
+        "Return the pending tasks of method"
+        Queue = Pool().get('ir.queue')
+        return [t for t in Queue.search([
+                    ('finished_at', '=', None),
+                    ], order=[('id', 'ASC')])
+            if t.data['method'] == method]
+
+    def run_tasks(self, tasks):
+        "Run the tasks one after the other as trytond-worker does"
+        Queue = Pool().get('ir.queue')
+        for task in Queue.browse(tasks):
+            task.run()
+        for task in Queue.browse(tasks):
+            self.assertTrue(task.finished_at)
+
+    def assertTasks(self, tasks, model, method, records):
+        self.assertTrue(tasks)
+        self.assertEqual(
+            {(t.name, t.data['model'], t.data['method']) for t in tasks},
+            {('default', model, method)})
+        self.assertEqual(
+            sorted(i for t in tasks for i in t.data['instances']),
+            sorted(r.id for r in records))
+        self.assertEqual(
+            {t.data['user'] for t in tasks}, {Transaction().user})

@@ -11,6 +11,7 @@ from trytond.modules.account_invoice.tests import set_invoice_sequences
 from trytond.modules.company.tests import (
     CompanyTestMixin,
     create_company,
+    create_employee,
     set_company,
 )
 from trytond.pool import Pool
@@ -20,8 +21,10 @@ from trytond.transaction import Transaction, check_access
 from trytond.modules.crm_lifecycle.exceptions import WorkflowFieldError
 from trytond.modules.crm_lifecycle.party import FIGURES
 from trytond.modules.crm_lifecycle.tests.tools import (
+    QueueTestMixin,
     WebClientViewMixin,
     count_queries,
+    queue_worker,
 )
 from trytond.modules.crm_projects.exceptions import (
     MilestoneDeleteError,
@@ -34,7 +37,8 @@ from trytond.modules.crm_projects.exceptions import (
 
 
 class CrmProjectsTestCase(
-        WebClientViewMixin, CompanyTestMixin, ModuleTestCase):
+        QueueTestMixin, WebClientViewMixin, CompanyTestMixin,
+        ModuleTestCase):
     "Test CRM Projects module"
     module = 'crm_projects'
 
@@ -655,6 +659,71 @@ class CrmProjectsTestCase(
             self.assertEqual(values['billable_hours'], 2)
             self.assertEqual(values['remaining_hours'], 8)
             self.assertEqual(values['hours_used'], 0.2)
+
+    @with_transaction()
+    def test_queue_budget_alerts(self):
+        "Logged time enqueues the project; each threshold is planned once"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Work = pool.get('project.work')
+        TimesheetLine = pool.get('timesheet.line')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            lead = create_employee(company, "Paula")
+            party, = Party.create([{'name': "Customer"}])
+            project = Work(
+                name="Retrofit", type='project', company=company,
+                party=party, project_manager=lead)
+            project.save()
+            task = Work(
+                name="Wiring", type='task', company=company, parent=project,
+                effort_duration=datetime.timedelta(hours=10),
+                timesheet_available=True)
+            task.save()
+            twork, = task.timesheet_works
+
+            def log(hours):
+                with queue_worker():
+                    TimesheetLine.create([{
+                                'company': company.id,
+                                'employee': lead.id,
+                                'work': twork.id,
+                                'duration': datetime.timedelta(hours=hours),
+                                }])
+
+            def alerts():
+                return sorted(a.subject for a in Activity.search([
+                            ('resource', '=', str(project)),
+                            ]))
+
+            log(8.5)
+            tasks = self.tasks('check_budget_alerts')
+            self.assertTasks(
+                tasks, 'project.work', 'check_budget_alerts', [project])
+            # The person logging time did not wait for the alert
+            self.assertEqual(alerts(), [])
+
+            self.run_tasks(tasks)
+            self.assertEqual(
+                alerts(), ["Project Retrofit has used 80 % of its sold hours"])
+            # Once: the task again and the next line below 100 %
+            self.run_tasks(tasks)
+            log(0.5)
+            self.run_tasks(self.tasks('check_budget_alerts'))
+            self.assertEqual(len(alerts()), 1)
+
+            log(1)
+            self.run_tasks(self.tasks('check_budget_alerts'))
+            self.assertEqual(alerts(), [
+                    "Project Retrofit has used 100 % of its sold hours",
+                    "Project Retrofit has used 80 % of its sold hours",
+                    ])
+            self.assertEqual(
+                set(Work(project.id).budget_alerts), {'80', '100'})
+            self.assertEqual(
+                {a.employee for a in Activity.search([
+                            ('resource', '=', str(project))])}, {lead})
 
 
 del ModuleTestCase

@@ -31,8 +31,10 @@ from trytond.transaction import Transaction, check_access
 
 from trytond.modules.crm_lifecycle.common import workflow_writes
 from trytond.modules.crm_lifecycle.tests.tools import (
+    QueueTestMixin,
     WebClientViewMixin,
     count_queries,
+    queue_worker,
 )
 from trytond.modules.crm_service.sla_clock import BusinessClock, elapsed
 from trytond.modules.crm_service.ticket import html_to_text
@@ -221,8 +223,8 @@ class HTMLTextTestCase(unittest.TestCase):
 
 
 class CrmServiceTestCase(
-        WebClientViewMixin, PartyCheckReplaceMixin, CompanyTestMixin,
-        ModuleTestCase):
+        QueueTestMixin, WebClientViewMixin, PartyCheckReplaceMixin,
+        CompanyTestMixin, ModuleTestCase):
     "Test CRM Service module"
     module = 'crm_service'
 
@@ -298,6 +300,23 @@ class CrmServiceTestCase(
                     } for d in range(7)])
         sla.save()
         return sla
+
+    def _escalating_hotline(self, company):
+        """Return the lead (with an e-mail address), the team and an SLA
+        of 1 hour to respond and 4 to resolve, round the clock"""
+        pool = Pool()
+        Team = pool.get('service.team')
+        ContactMechanism = pool.get('party.contact_mechanism')
+        lead = create_employee(company, "Leo")
+        ContactMechanism.create([{
+                    'party': lead.party.id,
+                    'type': 'email',
+                    'value': 'leo@example.com',
+                    }])
+        team = Team(name="Hotline", lead=lead)
+        team.save()
+        return lead, team, self._long_sla(
+            response_hours=1, resolution_hours=4)
 
     def _count(self, function):
         "Return the number of queries of function, once its caches are warm"
@@ -401,20 +420,10 @@ class CrmServiceTestCase(
         "Escalation plans one activity and sends one e-mail per level"
         pool = Pool()
         Ticket = pool.get('service.ticket')
-        Team = pool.get('service.team')
         Activity = pool.get('crm.activity')
-        ContactMechanism = pool.get('party.contact_mechanism')
         company = create_company()
         with set_company(company):
-            lead = create_employee(company, "Leo")
-            ContactMechanism.create([{
-                        'party': lead.party.id,
-                        'type': 'email',
-                        'value': 'leo@example.com',
-                        }])
-            sla = self._long_sla(response_hours=1, resolution_hours=4)
-            team = Team(name="Hotline", lead=lead)
-            team.save()
+            lead, team, sla = self._escalating_hotline(company)
             now = dt.datetime.now().replace(microsecond=0)
             ticket = Ticket(
                 title="Down", team=team, sla=sla,
@@ -1143,6 +1152,57 @@ class CrmServiceTestCase(
                 row, = Report.search([])
             self.assertEqual(
                 (row.tickets, row.breached, row.compliance), (2, 1, 0.5))
+
+    @with_transaction()
+    def test_queue_escalation(self):
+        "The escalation job enqueues the tickets; each is escalated once"
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            lead, team, sla = self._escalating_hotline(company)
+            now = dt.datetime.now().replace(microsecond=0)
+            late, cancelled, fresh = tickets = Ticket.create([{
+                        'title': title, 'team': team.id, 'sla': sla.id,
+                        'reported_date': now - age,
+                        } for title, age in [
+                        ("Down", 2 * H), ("Wrong", 2 * H), ("New", 0 * H)]])
+
+            with queue_worker():
+                Ticket.escalate()
+            tasks = self.tasks('escalate_tickets')
+            self.assertTasks(
+                tasks, 'service.ticket', 'escalate_tickets',
+                [late, cancelled])
+            self.assertEqual(
+                {t.escalation for t in Ticket.browse(tickets)}, {None})
+
+            # Between the cron and the worker, one ticket is cancelled
+            Ticket.cancel([cancelled])
+
+            target = ('trytond.modules.crm_service.ticket.'
+                'send_message_transactional')
+            with patch(target) as send:
+                self.run_tasks(tasks)
+                # Once: the tasks again and the next cron
+                self.run_tasks(tasks)
+                with queue_worker():
+                    Ticket.escalate()
+                self.run_tasks(self.tasks('escalate_tickets'))
+            self.assertEqual(send.call_count, 1)
+            self.assertEqual(send.call_args[0][0]['To'], 'leo@example.com')
+            late, cancelled, fresh = Ticket.browse(tickets)
+            self.assertEqual(
+                [(t.sla_state, t.escalation) for t in [late, fresh]],
+                [('breached', 'breached'), ('on_track', None)])
+            self.assertIsNone(cancelled.escalation)
+            activity, = Activity.search([
+                    ('resource', 'in', [str(t) for t in tickets]),
+                    ('service_system', '=', True),
+                    ])
+            self.assertEqual(activity.resource, late)
+            self.assertEqual(activity.employee, lead)
 
 
 del ModuleTestCase
