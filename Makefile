@@ -19,15 +19,42 @@ KEEP_CACHE ?= 0
 export TRYTOND_DATABASE__PATH ?= $(CURDIR)/var/db
 export TRYTOND_WEB__ROOT ?= $(CURDIR)/node_modules/tryton-sao
 
-.PHONY: demo demo-db test test-sqlite test-postgresql test-upstream install web lint bench clean
+.PHONY: demo demo-db serve-prod load test test-sqlite test-postgresql test-upstream install web lint bench clean
 
 demo: demo-db
 	@$(BIN)/python tools/check_port.py 127.0.0.1 $(PORT)
 	@echo "Serving the demo on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
-	$(BIN)/trytond -c $(CONFIG) -d $(DEMO_DB)
+	TRYTOND_WEB__LISTEN=127.0.0.1:$(PORT) $(BIN)/trytond -c $(CONFIG) \
+		-d $(DEMO_DB)
 
 demo-db: install web
-	$(BIN)/python tools/demo_db.py --config $(CONFIG) --database $(DEMO_DB) $(if $(filter 1,$(RESET)),--reset)
+	$(BIN)/python tools/demo_db.py --config $(CONFIG) --database $(DEMO_DB) \
+		--port $(PORT) $(if $(filter 1,$(RESET)),--reset)
+
+# The production set on PostgreSQL (doc/deploy.rst): gunicorn with WORKERS
+# trytond processes, trytond-cron and trytond-worker; builds the demo into
+# database PROD_DB when it is missing. Ctrl-C stops all of it.
+PROD_DB ?= crm
+WORKERS ?= 2
+serve-prod: install web
+	@$(BIN)/python tools/check_postgresql.py '$(PG_URI)' || { \
+		echo "serve-prod needs PostgreSQL at $(PG_URI) (PG_URI=...)" >&2; \
+		exit 1; }
+	$(BIN)/python tools/serve_prod.py --pg-uri '$(PG_URI)' \
+		--database $(PROD_DB) --workers $(WORKERS) --port $(PORT)
+
+# The load test (bench/load.py, README "Load test"): the departments
+# against the production set with 1 and 2 workers, LOAD_DURATION seconds
+# each, on copies of the demo database LOAD_DB (built when missing)
+LOAD_DB ?= crm_load
+LOAD_DURATION ?= 120
+LOAD_PORT ?= 8100
+load: install web
+	@$(BIN)/python tools/check_postgresql.py '$(PG_URI)' || { \
+		echo "load needs PostgreSQL at $(PG_URI) (PG_URI=...)" >&2; \
+		exit 1; }
+	$(BIN)/python bench/load.py --pg-uri '$(PG_URI)' --database $(LOAD_DB) \
+		--duration $(LOAD_DURATION) --port $(LOAD_PORT)
 
 install: $(VENV)/.installed
 

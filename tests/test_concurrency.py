@@ -23,9 +23,7 @@ run cached (or caches its own for them), and the finished SQLite database
 is kept there too, keyed by the code of the suite and of the builder.
 Everything else runs over HTTP: the pytest process does not import
 trytond's pool (its own test pool and configuration stay untouched)."""
-import base64
 import hashlib
-import http.client
 import importlib.metadata
 import importlib.util
 import json
@@ -42,15 +40,26 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / '.venv' / 'bin'
+sys.path.insert(0, str(ROOT / 'tools'))
+
+from rpc_client import (  # noqa: E402
+    Client,
+    RPCError,
+    decimal,
+    message_pattern,
+    outcome,
+    post,
+)
+from serve_prod import pg_connect  # noqa: E402
+
 CLIENTS = 20
-# Bounds: every request, the wait at the barrier, the whole race
-REQUEST_TIMEOUT = 120
+# Bounds (every request: rpc_client): the wait at the barrier, the whole
+# race
 BARRIER_TIMEOUT = 60
 RACE_TIMEOUT = 240
 SUITE_MODULES = ['crm_lifecycle', 'crm_projects', 'crm_service']
@@ -66,99 +75,7 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _post(port, path, body, headers=None, timeout=REQUEST_TIMEOUT):
-    "POST body to 127.0.0.1 and return (status, bytes)"
-    connection = http.client.HTTPConnection(
-        '127.0.0.1', port, timeout=timeout)
-    try:
-        connection.request('POST', path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-class RPCError(Exception):
-    pass
-
-
-class Client:
-    "A JSON-RPC session of one user on the database"
-
-    def __init__(self, server, login, password):
-        self.server = server
-        self.login = login
-        for attempt in range(5):
-            try:
-                user_id, session = self.call(
-                    'common.db.login', [login, {'password': password}, 'en'],
-                    auth=False)[:2]
-                break
-            except RPCError:
-                # The login is not what is tested: a loaded server
-                # sometimes answers 404 to the first ones.
-                if attempt == 4:
-                    raise
-                time.sleep(1)
-        token = base64.b64encode(
-            f'{login}:{user_id}:{session}'.encode()).decode()
-        self.headers = {'Authorization': f'Session {token}'}
-        self.user_id = user_id
-        self.context = self.call('model.res.user.get_preferences', [True, {}])
-
-    def request(self, method, params, auth=True):
-        "Return (HTTP status, decoded JSON or text)"
-        headers = {'Content-Type': 'application/json'}
-        if auth:
-            headers.update(self.headers)
-        status, data = _post(
-            self.server.port, f'/{self.server.database}/rpc/',
-            json.dumps({'id': 0, 'method': method, 'params': params}),
-            headers)
-        try:
-            return status, json.loads(data)
-        except ValueError:
-            return status, data.decode(errors='replace')
-
-    def call(self, method, params, auth=True):
-        status, data = self.request(method, params, auth=auth)
-        if status != 200 or not isinstance(data, dict) or 'error' in data:
-            raise RPCError(f'{method}: HTTP {status} {data}')
-        return data['result']
-
-    def model(self, model, method, *args):
-        return self.call(
-            f'model.{model}.{method}', [*args, self.context])
-
-    def count(self, model, domain):
-        return self.model(model, 'search_count', domain)
-
-    def max_id(self, model):
-        ids = self.model(model, 'search', [], 0, 1, [['id', 'DESC']])
-        return ids[0] if ids else 0
-
-
-def _decimal(value):
-    return {'__class__': 'Decimal', 'decimal': str(value)}
-
-
-def _message_pattern(text):
-    "A regular expression for an ir.message text with its placeholders"
-    parts = re.split(r'%\(\w+\)[sdrf]', text)
-    return re.compile('.*?'.join(
-            re.escape(p.replace('%%', '%')) for p in parts), re.DOTALL)
-
-
 # Set-up: the database and the server
-
-
-def _postgresql_connect(uri, dbname='postgres'):
-    import psycopg
-    parts = urlsplit(uri)
-    return psycopg.connect(
-        host=parts.hostname or None, port=parts.port or None,
-        user=parts.username or None, password=parts.password or None,
-        dbname=dbname, connect_timeout=5, autocommit=True)
 
 
 def _check_database(name):
@@ -166,7 +83,7 @@ def _check_database(name):
     if BACKEND == 'sqlite':
         return
     try:
-        connection = _postgresql_connect(DATABASE_URI)
+        connection = pg_connect(DATABASE_URI)
     except Exception as exception:
         if os.environ.get('PG_REQUIRED') == '1':
             pytest.fail(f"PostgreSQL does not answer: {exception}")
@@ -204,7 +121,7 @@ def _sqlite_copy(source, target):
 def _drop_database(name):
     if BACKEND != 'postgresql':
         return
-    with _postgresql_connect(DATABASE_URI) as connection:
+    with pg_connect(DATABASE_URI) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -288,8 +205,8 @@ def server(request, tmp_path_factory):
                 pytest.fail("trytond stopped:\n"
                     + server.log.read_text()[-4000:], pytrace=False)
             try:
-                server.admin = Client(
-                    server, 'admin', ids['admin_password'])
+                server.admin = Client(server.port, server.database, 'admin',
+                    ids['admin_password'])
                 break
             except (OSError, RPCError):
                 time.sleep(0.2)
@@ -297,7 +214,7 @@ def server(request, tmp_path_factory):
             pytest.fail("trytond does not answer", pytrace=False)
         # A refusal is a message of the suite or of Tryton
         # (not the bare units "h", "%(value)s"...: they would match all)
-        server.messages = [_message_pattern(m) for m in ids['messages']
+        server.messages = [message_pattern(m) for m in ids['messages']
             if len(re.sub(r'%\(\w+\)[sdrf]', '', m)) >= 8]
         print(f"\n[{backend}] race database set up in {built:.0f} s "
             f"(server up after {time.monotonic() - started:.0f} s); "
@@ -320,24 +237,16 @@ def server(request, tmp_path_factory):
 
 
 def _outcome(server, status, data):
-    "Classify the answer of one client"
-    if status == 503:
-        return 'unavailable', None
-    if status == 204 or (status == 200 and isinstance(data, dict)
-            and 'result' in data):
-        return 'ok', None
-    if status == 200 and isinstance(data, dict) and 'error' in data:
-        error = data['error']
-        kind = error[0] if error else None
-        if kind == 'UserError':
-            message = error[1][0]
-            if any(p.fullmatch(message) for p in server.messages):
-                return 'refused', message
-            return 'other', f'UserError without ir.message: {message}'
-        if kind == 'ConcurrencyException':
-            return 'concurrency', error[1]
-        return 'other', f'{str(error)[:2000]}'
-    return 'other', f'HTTP {status}: {str(data)[:2000]}'
+    """Classify the answer of one client: a UserError is a refusal only
+    with a message of the suite or of Tryton"""
+    kind, detail = outcome(status, data)
+    if kind == 'user':
+        if any(p.fullmatch(detail) for p in server.messages):
+            return 'refused', detail
+        return 'other', f'UserError without ir.message: {detail}'
+    if kind == 'unavailable':
+        return kind, None
+    return kind, detail
 
 
 def sessions(server, login, clients=CLIENTS):
@@ -345,7 +254,8 @@ def sessions(server, login, clients=CLIENTS):
     if login not in server.sessions:
         with ThreadPoolExecutor(max_workers=clients) as executor:
             server.sessions[login] = list(executor.map(
-                    lambda i: Client(server, login, server.ids['password']),
+                    lambda i: Client(server.port, server.database, login,
+                        server.ids['password']),
                     range(clients), timeout=RACE_TIMEOUT))
     return server.sessions[login]
 
@@ -377,7 +287,7 @@ def webhook_race(server, path, body, clients=CLIENTS):
     def client(i):
         barrier.wait()
         try:
-            status, data = _post(server.port, path, body,
+            status, data = post('127.0.0.1', server.port, path, body,
                 {'Content-Type': 'application/octet-stream'})
         except Exception as exception:
             return 'other', f'{type(exception).__name__}: {exception}', None
@@ -524,7 +434,7 @@ def test_milestone_share(server):
         lambda i, ctx: [[{
                     'project': project, 'name': f"Share {i + 1}",
                     'amount_type': 'percentage',
-                    'percentage': _decimal('0.10')}], ctx])
+                    'percentage': decimal('0.10')}], ctx])
     milestones = server.admin.model('project.milestone', 'search_read', [
             ('project', '=', project), ('state', '!=', 'cancelled')],
         0, None, None, ['percentage'])
@@ -579,7 +489,8 @@ def test_lost_update(server):
     """20 x write one ticket with the same stale _timestamp: one write
     succeeds, the others get a ConcurrencyException"""
     ticket = server.ids['ticket_write']
-    service = Client(server, 'service', server.ids['password'])
+    service = Client(server.port, server.database, 'service',
+        server.ids['password'])
     timestamp, = service.model(
         'service.ticket', 'read', [ticket], ['_timestamp'])
     timestamp = timestamp['_timestamp']

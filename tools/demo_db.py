@@ -19,6 +19,7 @@ import traceback
 from configparser import ConfigParser
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 # dashboard is only for the demo: the suite's modules do not depend on it.
@@ -52,6 +53,45 @@ def database_path(config, name):
     folder = (ROOT / path).resolve()
     os.environ['TRYTOND_DATABASE__PATH'] = str(folder)
     return folder / f'{name}.sqlite'
+
+
+def with_uri(config, uri, name):
+    "Return a copy of config whose database is on the server of uri"
+    parser = ConfigParser(interpolation=None)
+    parser.read(config)
+    if not parser.has_section('database'):
+        parser.add_section('database')
+    parser.set('database', 'uri', uri)
+    folder = ROOT / 'var'
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f'demo-{name}.conf'
+    with path.open('w') as file:
+        parser.write(file)
+    return path
+
+
+def postgresql_uri(config):
+    "Return the PostgreSQL URI of config or None (SQLite)"
+    parser = ConfigParser(interpolation=None)
+    parser.read(config)
+    uri = parser.get('database', 'uri', fallback='')
+    return uri if uri.startswith('postgresql') else None
+
+
+def postgresql(uri, statement, *params):
+    import psycopg
+    parts = urlsplit(uri)
+    with psycopg.connect(
+            host=parts.hostname or None, port=parts.port or None,
+            user=parts.username or None, password=parts.password or None,
+            dbname='postgres', autocommit=True) as connection:
+        cursor = connection.execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def postgresql_exists(uri, name):
+    return bool(postgresql(
+            uri, 'SELECT 1 FROM pg_database WHERE datname = %s', name))
 
 
 def admin(config, database, *args, env=None):
@@ -737,8 +777,12 @@ def load_dashboards(cfg, activated, users, ref):
         original = ActWindow(ref(module, fs_id))
         action = ActWindow(name=name, usage='dashboard')
         for field in ['res_model', 'domain', 'context', 'order',
-                'context_model', 'context_domain', 'limit']:
+                'context_domain', 'limit']:
             setattr(action, field, getattr(original, field))
+        # proteus sets a Char to '' for None, which PostgreSQL's foreign
+        # key of context_model to ir_model refuses
+        if original.context_model:
+            action.context_model = original.context_model
         if tab:
             action.domain = ActWindowDomain(ref(module, tab)).domain
         for view in original.act_window_views:
@@ -780,13 +824,29 @@ def main():
     parser.add_argument('--reset', action='store_true')
     parser.add_argument('--small', action='store_true',
         help="a dozen customers instead of fifty (for tests)")
+    parser.add_argument('--port', type=int, default=8000,
+        help="the port the demo is served on (for the message at the end)")
+    parser.add_argument('--uri',
+        help="the database server instead of the config's, e.g. "
+        "postgresql://user@/ (the database is created on it)")
     args = parser.parse_args()
     config = (ROOT / args.config).resolve()
+    if args.uri:
+        config = with_uri(config, args.uri, args.database)
+    pg_uri = postgresql_uri(config)
+    if pg_uri:
+        # trytond picks its backend when first imported: from this config
+        os.environ['TRYTOND_CONFIG'] = str(config)
     path = database_path(config, args.database)
     password_file = path.with_suffix('.password')
+    if pg_uri:
+        exists = postgresql_exists(pg_uri, args.database)
+    else:
+        exists = path.exists() and path.stat().st_size
 
-    if path.exists() and path.stat().st_size and not args.reset:
-        print(f"The demo database already exists: {path}")
+    if exists and not args.reset:
+        print("The demo database already exists: "
+            + (args.database if pg_uri else str(path)))
         print("It is reused; rebuild it with: make demo-db RESET=1")
         if password_file.exists():
             print(f"Log in as admin with password: "
@@ -796,13 +856,21 @@ def main():
     global STARTED
     STARTED = time.monotonic()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # With the file, its SQLite journals: a stale -wal would be replayed
-    # into the new database.
-    for stale in [path] + [
-            path.with_name(path.name + s) for s in ['-wal', '-shm',
-                '-journal']]:
-        stale.unlink(missing_ok=True)
-    path.touch()
+    if pg_uri:
+        # trytond-admin fills a database but does not create one
+        if exists:
+            postgresql(
+                pg_uri, f'DROP DATABASE "{args.database}" WITH (FORCE)')
+        postgresql(pg_uri, f'CREATE DATABASE "{args.database}" '
+            "TEMPLATE template0 ENCODING 'UTF8'")
+    else:
+        # With the file, its SQLite journals: a stale -wal would be
+        # replayed into the new database.
+        for stale in [path] + [
+                path.with_name(path.name + s) for s in ['-wal', '-shm',
+                    '-journal']]:
+            stale.unlink(missing_ok=True)
+        path.touch()
     password = secrets.token_urlsafe(9)
     password_file.parent.mkdir(parents=True, exist_ok=True)
     password_file.write_text(password + '\n')
@@ -839,12 +907,18 @@ def main():
             Item.write(Item.search([('state', '=', 'open')]),
                 {'state': 'done'})
             transaction.commit()
-    except Exception:
-        path.unlink(missing_ok=True)
+    except BaseException:
+        if pg_uri:
+            postgresql(pg_uri,
+                f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)')
+        else:
+            path.unlink(missing_ok=True)
         raise
     minutes, seconds = divmod(int(time.monotonic() - STARTED), 60)
-    step(f"Demo database ready in {minutes} min {seconds} s: {path}")
-    print(f"Log in at http://127.0.0.1:8000/ as admin, password: {password}")
+    step(f"Demo database ready in {minutes} min {seconds} s: "
+        + (args.database if pg_uri else str(path)))
+    print(f"Log in at http://127.0.0.1:{args.port}/ as admin, "
+        f"password: {password}")
     print_logins()
     return 0
 

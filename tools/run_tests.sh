@@ -30,20 +30,34 @@ if [ "$KEEP_CACHE" != 1 ]; then
 fi
 mkdir -p "$CACHE" "$LOGS"
 
-# pytest's arguments for each suite and backend (-rs: why a test skipped)
-args_main_sqlite() { echo -rs; }
+# The tests whose steps run in processes of their own on PostgreSQL, the
+# load test (tests/test_load.py: the production set is PostgreSQL only)
+# and the PostgreSQL upgrade (tests/test_upgrade.py), do not need the
+# PostgreSQL lane: when both backends run, they run in the SQLite lane
+# (PG_SUBPROCESS_URI), which ends sooner.
+PG_SUBPROCESS_URI=
+if [[ " $BACKENDS " == *" sqlite "* && " $BACKENDS " == *" postgresql "* ]]
+then
+    PG_SUBPROCESS_URI=$PG_URI
+fi
+
+# pytest's arguments for each suite and backend (-rs: why a test skipped;
+# --durations: the slowest steps, to keep make test in its time)
+args_main_sqlite() { echo -rs --durations=15; }
 args_main_postgresql() {
     # The browser test and the API examples build their own SQLite demo
     # database (tests/conftest.py): once is enough.
-    echo -rs --ignore=tests/test_web_client.py \
-        --ignore=tests/test_api_examples.py
+    echo -rs --durations=15 --ignore=tests/test_web_client.py \
+        --ignore=tests/test_api_examples.py \
+        ${PG_SUBPROCESS_URI:+--ignore=tests/test_load.py} \
+        ${PG_SUBPROCESS_URI:+--ignore=tests/test_upgrade.py}
 }
 args_upstream_sqlite() { echo -rs tests/upstream_scenarios.py; }
 args_upstream_postgresql() { args_upstream_sqlite; }
 
 run_sqlite() {
     DB_CACHE=$PWD/$CACHE/sqlite TRYTOND_DATABASE_URI=sqlite:// \
-        $BIN/python -m pytest -q "$@"
+        PG_SUBPROCESS_URI=$PG_SUBPROCESS_URI $BIN/python -m pytest -q "$@"
 }
 
 run_postgresql() {
@@ -55,6 +69,8 @@ run_postgresql() {
         $BIN/python -m pytest -q "$@"
     local code=$?
     drop_postgresql_databases "test_crm_$$" >/dev/null 2>&1
+    # and its file store
+    rm -rf "${TRYTOND_DATABASE__PATH:-var/db}/test_crm_$$"
     return $code
 }
 
