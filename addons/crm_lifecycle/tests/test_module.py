@@ -18,6 +18,7 @@ from trytond.modules.company.tests import (
 )
 from trytond.modules.party.tests import PartyCheckReplaceMixin
 from trytond.pool import Pool
+from trytond.pyson import PYSONDecoder
 from trytond.tests.test_tryton import ModuleTestCase, with_transaction
 from trytond.transaction import Transaction, check_access
 
@@ -484,6 +485,50 @@ class CrmLifecycleTestCase(
             button, = etree.fromstring(arch).xpath('//button[@name="lost"]')
             states = json.loads(button.get('states'))
             self.assertIn('crm_lost_reason', str(states['pre_validate']))
+
+    @with_transaction()
+    def test_my_calendar(self):
+        "My Calendar opens the calendar of the user's own activities"
+        pool = Pool()
+        ActWindow = pool.get('ir.action.act_window')
+        Menu = pool.get('ir.ui.menu')
+        ModelData = pool.get('ir.model.data')
+        Party = pool.get('party.party')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            mine = create_employee(company, "Sabine")
+            other = create_employee(company, "Otto")
+            party, = Party.create([{'name': "ACME"}])
+            Activity.create([{
+                        'company': company.id, 'party': party.id,
+                        'subject': subject, 'employee': employee.id,
+                        } for subject, employee in [
+                        ("Visit", mine), ("Call", other)]])
+            sales, = self._department_users(company, 'group_crm_sales')
+            sales.employees = [mine]
+            sales.employee = mine
+            sales.save()
+            action = ActWindow(ModelData.get_id(
+                    'crm_lifecycle', 'act_activity_calendar'))
+            with Transaction().set_user(sales.id), check_access():
+                # the menu entry is visible to sales and opens the action
+                menu, = Menu.search([
+                        ('id', '=', ModelData.get_id(
+                                'crm_lifecycle', 'menu_activity_calendar')),
+                        ])
+                self.assertEqual(menu.parent.name, "CRM")
+                self.assertEqual(menu.action.id, action.action.id)
+                self.assertEqual(
+                    [v.view.type for v in action.act_window_views],
+                    ['calendar', 'form', 'tree'])
+                domain = PYSONDecoder({
+                        'context': sales.get_preferences(
+                            context_only=True),
+                        }).decode(action.pyson_domain)
+                self.assertEqual(
+                    [a.subject for a in Activity.search(domain)],
+                    ["Visit"])
 
     @with_transaction()
     def test_queue_dormancy(self):
