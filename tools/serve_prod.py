@@ -12,6 +12,7 @@ As a library (the load test):
 """
 import argparse
 import getpass
+import http.client
 import json
 import os
 import signal
@@ -20,10 +21,11 @@ import string
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from rpc_client import post
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / 'deploy' / 'trytond.conf.template'
@@ -249,7 +251,7 @@ class Stack:
                         raise RuntimeError(
                             f"{self.url} does not serve the web client")
                 return version
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+            except (OSError, http.client.HTTPException):
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"{self.url} did not answer in {self.timeout} s"
@@ -279,23 +281,15 @@ class Stack:
                 tails.append(f"\n--- {path}\n" + '\n'.join(lines[-20:]))
         return ''.join(tails)
 
-    def call(self, method, *params, database=None, session=None):
-        "A JSON-RPC call; with database, to that database"
-        url = self.url
-        if database:
-            url += f'{database}/'
-        url += 'rpc/'
-        request = urllib.request.Request(url,
-            data=json.dumps({
+    def call(self, method, *params):
+        "A JSON-RPC call to the server, without database"
+        status, data = post(self.host, self.port, '/rpc/', json.dumps({
                     'id': 0, 'method': method, 'params': list(params),
-                    }).encode(),
-            headers={'Content-Type': 'application/json'})
-        if session:
-            import base64
-            token = base64.b64encode(session.encode()).decode()
-            request.add_header('Authorization', f'Session {token}')
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = json.loads(response.read())
+                    }), {'Content-Type': 'application/json'}, timeout=60)
+        if status != 200:
+            # not (yet) serving
+            raise ConnectionError(f"{method}: HTTP {status}")
+        answer = json.loads(data)
         if answer.get('error'):
             raise RuntimeError(f"{method}: {answer['error']}")
         return answer['result']
