@@ -51,6 +51,9 @@ TEXTS = {'char', 'text', 'selection', 'multiselection', 'reference'}
 # Tracebacks that come before the guard, in code that runs before it; an
 # entry that no longer fails must be removed
 KNOWN_TRACEBACKS = {}
+# Stored copies that the suite fills by SQL from documents whose own fields
+# are tested here; no client writes them (no access to write)
+DERIVED = {'crm.timeline', 'crm.party.figures'}
 
 
 def hostile_values(field, non_negative):
@@ -160,6 +163,7 @@ class HostileInputTestCase(unittest.TestCase):
             if (field is None or record.name in SYSTEM_FIELDS
                     or not hasattr(Model, 'create')
                     or Model._is_table_query()
+                    or record.model in DERIVED
                     or field._type not in self.checked_types
                     or isinstance(field, fields.Function)):
                 continue

@@ -214,7 +214,8 @@ def lock(records):
         # invalidates the records' local caches
         transaction.counter += 1
     else:
-        for sub_ids in grouped_slice([r.id for r in records]):
+        for sub_ids in grouped_slice(
+            [r.id for r in records], backend.MAX_QUERY_PARAMS):
             cursor.execute(*table.select(
                     table.id,
                     where=reduce_ids(table.id, list(sub_ids)),
@@ -233,7 +234,8 @@ def touch(records):
 
 
 def _touch(cursor, table, records):
-    for sub_ids in grouped_slice([r.id for r in records]):
+    for sub_ids in grouped_slice(
+            [r.id for r in records], backend.MAX_QUERY_PARAMS):
         cursor.execute(*table.update(
                 [table.write_date], [table.write_date],
                 where=reduce_ids(table.id, list(sub_ids))))

@@ -4,9 +4,8 @@
 import datetime
 from collections import defaultdict
 
-from sql import Literal
-from sql.aggregate import Max
-from sql.conditionals import Coalesce, Greatest
+from sql import Null
+from sql.operators import Exists
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, fields
@@ -24,7 +23,7 @@ from .common import (
     workflow_writes,
 )
 from .exceptions import HistoryAccessError, StageAccessError
-from .ir import enqueue
+from .ir import QUEUE_BATCH, enqueue, has_worker
 
 STAGES = [
     ('contact', "Contact"),
@@ -73,6 +72,11 @@ class LifecycleHistory(SafeValuesMixin, ModelSQL, ModelView):
     @classmethod
     def default_date(cls):
         return datetime.datetime.now()
+
+    def get_rec_name(self, name):
+        # the timeline's document column names the stage reached
+        stages = dict(self.fields_get(['to_stage'])['to_stage']['selection'])
+        return stages.get(self.to_stage, self.to_stage or '')
 
     @classmethod
     def default_manual(cls):
@@ -247,10 +251,15 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
     @classmethod
     def derive_lifecycle_stage(cls, parties):
         "Return {party id: stage} as the documents say"
-        facts = cls._lifecycle_facts([p.id for p in parties])
+        return cls._derive_lifecycle_stages([p.id for p in parties])
+
+    @classmethod
+    def _derive_lifecycle_stages(cls, party_ids):
+        "Return {party id: stage} of the party ids as the documents say"
+        facts = cls._lifecycle_facts(party_ids)
         stages = {}
-        for party in parties:
-            party_facts = facts.get(party.id, set())
+        for party_id in party_ids:
+            party_facts = facts.get(party_id, set())
             if 'order' in party_facts:
                 stage = 'customer'
             elif 'quotation' in party_facts:
@@ -261,7 +270,7 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
                 stage = 'lost'
             else:
                 stage = 'contact'
-            stages[party.id] = stage
+            stages[party_id] = stage
         return stages
 
     @classmethod
@@ -355,56 +364,66 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
     def recompute_all_lifecycle_stages(cls):
         """Recompute the stages of every party, through the queue when a
         worker runs it (ir.cron method, or from trytond-console)"""
+        if not has_worker():
+            # all at once, set-based
+            cls.derive_lifecycle(None)
+            return
         cursor = Transaction().connection.cursor()
         party = cls.__table__()
         cursor.execute(*party.select(party.id, order_by=[party.id]))
-        enqueue(cls, 'recompute_lifecycle_stage',
-            cls.browse([i for i, in cursor]))
+        # browse per task: instantiating many records at once costs the
+        # square of their number
+        for sub_ids in grouped_slice(
+                [i for i, in cursor], QUEUE_BATCH):
+            enqueue(cls, 'recompute_lifecycle_stage',
+                cls.browse(list(sub_ids)))
 
     @classmethod
     def _dormant_query(cls, limit_date, party_ids=None):
         """Return a query of customer ids without order or activity since
-        limit_date (among party_ids when given)"""
+        limit_date (among party_ids when given)
+
+        The customers are the candidates; for each, an index lookup per
+        source looks for one document since limit_date (sale and invoice
+        by (party, date), activity by (party, date)), so the cost follows
+        the customers, not the documents."""
+        party = cls.__table__()
+        where = party.lifecycle_stage == 'customer'
+        for query in cls._dormant_recent_queries(party, limit_date):
+            where &= ~Exists(query)
+        if party_ids is not None:
+            where &= reduce_ids(party.id, party_ids)
+        return party.select(party.id, where=where, order_by=[party.id])
+
+    @classmethod
+    def _dormant_recent_queries(cls, party, limit_date):
+        """Yield the queries of the documents of party (the outer table)
+        since limit_date that keep a customer active: orders and quotations
+        (by sale date, else quotation date, as derive_lifecycle dates
+        them), posted customer invoices and done activities"""
         pool = Pool()
         Sale = pool.get('sale.sale')
         Invoice = pool.get('account.invoice')
         Activity = pool.get('crm.activity')
-        party = cls.__table__()
         sale = Sale.__table__()
         invoice = Invoice.__table__()
         activity = Activity.__table__()
-        old = datetime.date.min
-        last_sale = sale.select(
-            sale.party, Max(Coalesce(sale.sale_date, old)).as_('date'),
-            where=sale.state.in_(
-                cls._lifecycle_order_states() + ['quotation']),
-            group_by=sale.party)
-        last_invoice = invoice.select(
-            invoice.party,
-            Max(Coalesce(invoice.invoice_date, old)).as_('date'),
-            where=(invoice.type == 'out')
-            & invoice.state.in_(cls._lifecycle_invoice_states()),
-            group_by=invoice.party)
-        last_activity = activity.select(
-            activity.party,
-            Max(Activity.date.sql_cast(activity.date)).as_('date'),
-            where=activity.state == 'done',
-            group_by=activity.party)
-        last = Greatest(
-            Coalesce(last_sale.date, old),
-            Coalesce(last_invoice.date, old),
-            Coalesce(last_activity.date, old))
-        return (party
-            .join(last_sale, 'LEFT', condition=last_sale.party == party.id)
-            .join(last_invoice, 'LEFT',
-                condition=last_invoice.party == party.id)
-            .join(last_activity, 'LEFT',
-                condition=last_activity.party == party.id)
-            .select(party.id,
-                where=(party.lifecycle_stage == 'customer')
-                & (last < limit_date)
-                & (reduce_ids(party.id, party_ids)
-                    if party_ids is not None else Literal(True))))
+        yield sale.select(sale.id,
+            where=(sale.party == party.id)
+            & sale.state.in_(cls._lifecycle_order_states() + ['quotation'])
+            & ((sale.sale_date >= limit_date)
+                | ((sale.sale_date == Null)
+                    & (sale.quotation_date >= limit_date))))
+        yield invoice.select(invoice.id,
+            where=(invoice.party == party.id)
+            & (invoice.type == 'out')
+            & invoice.state.in_(cls._lifecycle_invoice_states())
+            & (invoice.invoice_date >= limit_date))
+        yield activity.select(activity.id,
+            where=(activity.party == party.id)
+            & (activity.state == 'done')
+            & (activity.date >= datetime.datetime.combine(
+                    limit_date, datetime.time())))
 
     @classmethod
     def _dormant_limit_date(cls):

@@ -5,8 +5,9 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from sql.aggregate import Count, Max, Min, Sum
-from sql.conditionals import Coalesce
+from sql import Column
+from sql.aggregate import Max, Min, Sum
+from sql.conditionals import Case, Coalesce
 from trytond import backend
 from trytond.model import Index, fields
 from trytond.modules.currency.fields import Monetary
@@ -30,6 +31,18 @@ CHANNELS = [
     ('service', "Service"),
     ]
 
+# The figures stored per party and company (crm.party.figures):
+# {field: (column, aggregate over companies)}
+STORED_FIGURES = {
+    'crm_last_contact': ('last_contact', Max),
+    'crm_next_activity': ('next_activity', Min),
+    'crm_next_activity_date': ('next_activity_date', Min),
+    'crm_open_opportunities': ('open_opportunities', Sum),
+    'crm_open_opportunity_amount': ('open_opportunity_amount', Sum),
+    'crm_open_quotations': ('open_quotations', Sum),
+    'crm_open_quotation_amount': ('open_quotation_amount', Sum),
+    'crm_orders_year_amount': ('orders_year_amount', Sum),
+    }
 FIGURES = [
     'crm_last_contact', 'crm_next_activity', 'crm_next_activity_date',
     'crm_open_opportunities', 'crm_open_opportunity_amount',
@@ -60,24 +73,31 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
         'crm.timeline', 'party', "Timeline", readonly=True)
 
     crm_last_contact = fields.Function(
-        fields.DateTime("Last Contact"), 'get_crm_figures')
+        fields.DateTime("Last Contact"), 'get_crm_figures',
+        searcher='search_crm_figure')
     crm_next_activity = fields.Function(
         fields.Many2One('crm.activity', "Next Activity"), 'get_crm_figures')
     crm_next_activity_date = fields.Function(
-        fields.DateTime("Next Activity On"), 'get_crm_figures')
+        fields.DateTime("Next Activity On"), 'get_crm_figures',
+        searcher='search_crm_figure')
     crm_open_opportunities = fields.Function(
-        fields.Integer("Open Opportunities"), 'get_crm_figures')
+        fields.Integer("Open Opportunities"), 'get_crm_figures',
+        searcher='search_crm_figure')
     crm_open_opportunity_amount = fields.Function(Monetary(
             "Expected Amount", currency='currency', digits='currency'),
-        'get_crm_figures')
+        'get_crm_figures',
+        searcher='search_crm_figure')
     crm_open_quotations = fields.Function(
-        fields.Integer("Open Quotations"), 'get_crm_figures')
+        fields.Integer("Open Quotations"), 'get_crm_figures',
+        searcher='search_crm_figure')
     crm_open_quotation_amount = fields.Function(Monetary(
             "Quoted Amount", currency='currency', digits='currency'),
-        'get_crm_figures')
+        'get_crm_figures',
+        searcher='search_crm_figure')
     crm_orders_year_amount = fields.Function(Monetary(
             "Orders This Year", currency='currency', digits='currency'),
-        'get_crm_figures')
+        'get_crm_figures',
+        searcher='search_crm_figure')
 
     @classmethod
     def __register__(cls, module):
@@ -118,66 +138,102 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
         """Yield (query, columns) pairs: each query selects the party id and
         one value per column, grouped by party."""
         pool = Pool()
-        Activity = pool.get('crm.activity')
-        Opportunity = pool.get('sale.opportunity')
-        Sale = pool.get('sale.sale')
-        SaleLine = pool.get('sale.line')
-        Date = pool.get('ir.date')
+        PartyFigures = pool.get('crm.party.figures')
+        figures = PartyFigures.__table__()
         company = Transaction().context.get('company')
-        activity = Activity.__table__()
-        opportunity = Opportunity.__table__()
-        sale = Sale.__table__()
-        line = SaleLine.__table__()
-
-        activity_where = reduce_ids(activity.party, party_ids)
+        columns = [n for n in STORED_FIGURES if n in names]
+        if not columns:
+            return
+        where = reduce_ids(figures.party, party_ids)
         if company:
-            activity_where &= activity.company == company
-        if 'crm_last_contact' in names:
-            yield activity.select(
-                activity.party, Max(activity.date),
-                where=activity_where & (activity.state == 'done'),
-                group_by=activity.party), ['crm_last_contact']
-        if names & {'crm_next_activity', 'crm_next_activity_date'}:
-            yield activity.select(
-                activity.party, Min(activity.date),
-                where=activity_where & (activity.state == 'planned'),
-                group_by=activity.party), ['crm_next_activity_date']
+            where &= figures.company == company
+        # one row per party with a company, the sum of the companies without
+        yield figures.select(figures.party,
+            *(cls._crm_stored_figure(figures, n) for n in columns),
+            where=where, group_by=figures.party), columns
 
-        opportunity_where = (reduce_ids(opportunity.party, party_ids)
-            & opportunity.state.in_(
-                cls._lifecycle_opportunity_open_states()))
-        if company:
-            opportunity_where &= opportunity.company == company
-        if names & {'crm_open_opportunities', 'crm_open_opportunity_amount'}:
-            yield opportunity.select(
-                opportunity.party, Count(opportunity.id),
-                Sum(Coalesce(opportunity.amount, 0)),
-                where=opportunity_where,
-                group_by=opportunity.party), [
-                'crm_open_opportunities', 'crm_open_opportunity_amount']
+    @classmethod
+    def _crm_stored_figure(cls, figures, name, aggregate=True):
+        "Return the expression of the figure name in the figures table"
+        pool = Pool()
+        Date = pool.get('ir.date')
+        column, function = STORED_FIGURES[name]
+        value = Column(figures, column)
+        if name == 'crm_orders_year_amount':
+            # stored for the year of the last change of the party's orders
+            value = Case(
+                (figures.orders_year == Date.today().year, value), else_=0)
+        return function(value) if aggregate else value
 
-        sale_where = reduce_ids(sale.party, party_ids)
-        if company:
-            sale_where &= sale.company == company
-        line_amount = Sum(Coalesce(line.quantity, 0)
-            * Coalesce(line.unit_price, 0))
-        sale_lines = sale.join(line, 'LEFT',
-            condition=(line.sale == sale.id) & (line.type == 'line'))
-        if names & {'crm_open_quotations', 'crm_open_quotation_amount'}:
-            yield sale_lines.select(
-                sale.party, Count(sale.id, distinct=True), line_amount,
-                where=sale_where & (sale.state == 'quotation'),
-                group_by=sale.party), [
-                'crm_open_quotations', 'crm_open_quotation_amount']
-        if 'crm_orders_year_amount' in names:
-            today = Date.today()
-            yield sale_lines.select(
-                sale.party, line_amount,
-                where=sale_where
-                & sale.state.in_(cls._lifecycle_order_states())
-                & (sale.sale_date >= datetime.date(today.year, 1, 1))
-                & (sale.sale_date <= datetime.date(today.year, 12, 31)),
-                group_by=sale.party), ['crm_orders_year_amount']
+    @classmethod
+    def _crm_figures_join(cls, tables):
+        "Return the figures table of the context's company joined to tables"
+        pool = Pool()
+        PartyFigures = pool.get('crm.party.figures')
+        party, _ = tables[None]
+        if 'crm_figures' not in tables:
+            figures = PartyFigures.__table__()
+            company = Transaction().context.get('company') or -1
+            tables['crm_figures'] = {
+                None: (figures, (figures.party == party.id)
+                    & (figures.company == company)),
+                }
+        figures, _ = tables['crm_figures'][None]
+        return figures
+
+    @classmethod
+    def _crm_order_figure(cls, name, tables):
+        figures = cls._crm_figures_join(tables)
+        value = cls._crm_stored_figure(figures, name, aggregate=False)
+        default = cls._crm_figure_defaults().get(name)
+        if default is not None:
+            value = Coalesce(value, default)
+        return [value]
+
+    @classmethod
+    def order_crm_last_contact(cls, tables):
+        return cls._crm_order_figure('crm_last_contact', tables)
+
+    @classmethod
+    def order_crm_next_activity_date(cls, tables):
+        return cls._crm_order_figure('crm_next_activity_date', tables)
+
+    @classmethod
+    def order_crm_open_opportunity_amount(cls, tables):
+        return cls._crm_order_figure('crm_open_opportunity_amount', tables)
+
+    @classmethod
+    def order_crm_open_quotation_amount(cls, tables):
+        return cls._crm_order_figure('crm_open_quotation_amount', tables)
+
+    @classmethod
+    def order_crm_orders_year_amount(cls, tables):
+        return cls._crm_order_figure('crm_orders_year_amount', tables)
+
+    @classmethod
+    def search_crm_figure(cls, name, clause):
+        pool = Pool()
+        PartyFigures = pool.get('crm.party.figures')
+        party = cls.__table__()
+        figures = PartyFigures.__table__()
+        company = Transaction().context.get('company') or -1
+        _, operator, value = clause[:3]
+        Operator = fields.SQL_OPERATORS[operator]
+        field = cls._fields[name]
+        if operator in {'in', 'not in'}:
+            value = [field.sql_format(v) for v in value]
+        else:
+            value = field.sql_format(value)
+        column = cls._crm_stored_figure(figures, name, aggregate=False)
+        default = cls._crm_figure_defaults().get(name)
+        if default is not None:
+            column = Coalesce(column, default)
+        query = party.join(figures, 'LEFT',
+            condition=(figures.party == party.id)
+            & (figures.company == company)).select(
+            party.id,
+            where=Operator(column, value))
+        return [('id', 'in', query)]
 
     @classmethod
     def _crm_figure_defaults(cls):
@@ -205,8 +261,6 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
                     for column, value in zip(columns, row):
                         values[column][party_id] = cls._crm_figure_value(
                             column, value)
-        if 'crm_next_activity' in names:
-            values['crm_next_activity'] = cls._get_next_activities(ids)
         digits = cls._crm_currency_digits()
         figures = {}
         for name in names:
@@ -239,34 +293,6 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
         return value
 
     @classmethod
-    def _get_next_activities(cls, party_ids):
-        "Return {party id: activity id} of the next planned activities"
-        pool = Pool()
-        Activity = pool.get('crm.activity')
-        cursor = Transaction().connection.cursor()
-        company = Transaction().context.get('company')
-        activity = Activity.__table__()
-        first = Activity.__table__()
-        next_activities = {}
-        for sub_ids in map(list, grouped_slice(
-                party_ids, backend.MAX_QUERY_PARAMS)):
-            where = (reduce_ids(first.party, sub_ids)
-                & (first.state == 'planned'))
-            if company:
-                where &= first.company == company
-            first_dates = first.select(
-                first.party, Min(first.date).as_('date'),
-                where=where, group_by=first.party)
-            cursor.execute(*activity.join(first_dates,
-                    condition=(activity.party == first_dates.party)
-                    & (activity.date == first_dates.date)).select(
-                    activity.party, Min(activity.id),
-                    where=activity.state == 'planned',
-                    group_by=activity.party))
-            next_activities.update(cursor)
-        return next_activities
-
-    @classmethod
     def _crm_currency_digits(cls):
         pool = Pool()
         Company = pool.get('company.company')
@@ -283,4 +309,15 @@ class Replace(metaclass=PoolMeta):
         return super().fields_to_replace() + [
             ('crm.activity', 'party'),
             ('crm.lifecycle.history', 'party'),
+            ('crm.timeline', 'party'),
             ]
+
+    def transition_replace(self):
+        pool = Pool()
+        PartyFigures = pool.get('crm.party.figures')
+        parties = [self.ask.source.id, self.ask.destination.id]
+        state = super().transition_replace()
+        # the documents moved with their tables' party columns
+        PartyFigures.refresh(parties)
+        return state
+

@@ -12,10 +12,10 @@ import logging
 import time
 from collections import defaultdict
 
-from sql import Literal, Null, Window
+from sql import Cast, Literal, Null, Select, Values, Window
 from sql.aggregate import Max
-from sql.conditionals import Case, Coalesce
-from sql.functions import CurrentTimestamp, RowNumber
+from sql.conditionals import Coalesce
+from sql.functions import CurrentTimestamp, Function, RowNumber
 from trytond import backend
 from trytond.pool import Pool
 from trytond.tools import grouped_slice, reduce_ids
@@ -52,6 +52,32 @@ def _slices(party_ids):
     else:
         yield from map(list, grouped_slice(
                 party_ids, backend.MAX_QUERY_PARAMS))
+
+
+class Unnest(Function):
+    __slots__ = ()
+    _function = 'UNNEST'
+
+
+def _row_queries(rows, types):
+    """Yield the queries that select the rows (lists of values of the SQL
+    types) as the columns column1, column2…
+
+    PostgreSQL: one query with an array per column, as the driver costs
+    more per parameter than the database per row. Else VALUES lists, in
+    slices of the parameters a query takes."""
+    if not rows:
+        return
+    if backend.name == 'postgresql':
+        yield Select([
+                Unnest(Cast(Literal(list(values)), f'{type_}[]')).as_(
+                    f'column{i}')
+                for i, (values, type_) in enumerate(
+                    zip(zip(*rows), types), 1)])
+    else:
+        size = max(backend.MAX_QUERY_PARAMS // len(types), 1)
+        for sub_rows in grouped_slice(rows, size):
+            yield Values([list(r) for r in sub_rows])
 
 
 class PartyLifecycleUpgradeMixin:
@@ -260,11 +286,8 @@ class PartyLifecycleUpgradeMixin:
     def _lifecycle_final_stages(cls, party_ids, documents, dormant_days,
             today):
         "Return {party id: stage} as derive_lifecycle_stage and dormancy say"
-        stages = {}
-        # browse grows faster than the number of records: in slices
-        for sub_ids in grouped_slice(party_ids, 1000):
-            stages.update(cls.derive_lifecycle_stage(
-                    cls.browse(list(sub_ids))))
+        # by ids: browse checks all the ids for each record
+        stages = cls._derive_lifecycle_stages(party_ids)
         limit = today - datetime.timedelta(days=dormant_days)
         for party_id, stage in stages.items():
             last = documents['last'].get(party_id)
@@ -318,9 +341,6 @@ class PartyLifecycleUpgradeMixin:
                     where=reduce_ids(history.party, list(sub_ids))
                     & (Coalesce(history.manual, False) == Literal(False))))
 
-        columns = [history.create_uid, history.create_date, history.party,
-            history.from_stage, history.to_stage, history.date,
-            history.origin, history.manual]
         rows, values = [], {}
         for party_id in included:
             create_date, recorded = parties[party_id]
@@ -330,35 +350,41 @@ class PartyLifecycleUpgradeMixin:
             if recorded and recorded < first_contact:
                 first_contact = recorded
             values[party_id] = (path[-1][1], path[-1][2], first_contact)
-            rows.extend([0, CurrentTimestamp(), party_id, from_, to, date,
-                    origin, False] for from_, to, date, origin in path)
-        size = max(backend.MAX_QUERY_PARAMS // len(columns), 1)
-        for sub_rows in grouped_slice(rows, size):
-            cursor.execute(*history.insert(columns, list(sub_rows)))
+            rows.extend([party_id, from_, to, date, origin]
+                for from_, to, date, origin in path)
+        for query in _row_queries(rows,
+                ['INTEGER', 'VARCHAR', 'VARCHAR', 'TIMESTAMP', 'VARCHAR']):
+            cursor.execute(*history.insert(
+                    [history.create_uid, history.create_date,
+                        history.party, history.from_stage, history.to_stage,
+                        history.date, history.origin, history.manual],
+                    query.select(
+                        Literal(0), CurrentTimestamp(), query.column1,
+                        query.column2, query.column3, query.column4,
+                        query.column5, Literal(False))))
 
         for party_id in excluded:
             create_date, _ = parties[party_id]
             values[party_id] = ('contact', _datetime(create_date), None)
-        def case(sub_ids, index, field=None):
-            def value(party_id):
-                value = values[party_id][index]
-                # typed also when all are NULL (PostgreSQL)
-                return field.sql_cast(value) if field else value
-            return Case(*((party.id == i, value(i)) for i in sub_ids))
-
-        # a CASE per column over a slice of parties: one statement for many
-        # rows on both backends (the history is not indexed yet); small
-        # slices as each row tests the cases in turn
-        size = max(min(backend.MAX_QUERY_PARAMS // 8, 100), 1)
-        for sub_ids in grouped_slice(ids, size):
-            sub_ids = list(sub_ids)
+        # one statement joins the values of many parties (a CASE per
+        # column would test its cases in turn for each row)
+        for query in _row_queries(
+                [[i, *values[i]] for i in ids],
+                ['INTEGER', 'VARCHAR', 'TIMESTAMP', 'DATE']):
             cursor.execute(*party.update(
                     [party.lifecycle_stage, party.lifecycle_since,
                         party.first_contact_date],
-                    [case(sub_ids, 0),
-                        case(sub_ids, 1, cls.lifecycle_since),
-                        case(sub_ids, 2, cls.first_contact_date)],
-                    where=reduce_ids(party.id, sub_ids)))
+                    [query.column2, query.column3, query.column4],
+                    from_=[query], where=party.id == query.column1))
+
+        # the timeline shows the new history (on activation its table is
+        # made and filled later)
+        Timeline = pool.get('crm.timeline')
+        if backend.TableHandler.table_exist(Timeline._table):
+            if party_ids is None:
+                Timeline.rebuild([History.__name__])
+            else:
+                Timeline.refresh_parties(History.__name__, ids)
 
         logger.info(
             "lifecycle of %s parties derived (%s without CRM life), "

@@ -3,7 +3,7 @@
 # license terms.
 import datetime
 
-from sql import Null
+from sql import Null, Union, With
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Coalesce
 from sql.operators import Concat
@@ -59,24 +59,20 @@ class Party(SafeValuesMixin, metaclass=PoolMeta):
                 'crm_active_projects']
 
         if 'crm_hours_30_days' in names:
-            task = Work.__table__()
-            parent = Work.__table__()
+            tree = cls._crm_project_works(party_ids)
             twork = TimesheetWork.__table__()
             line = TimesheetLine.__table__()
-            party = Coalesce(task.party, parent.party)
             since = Date.today() - datetime.timedelta(days=30)
-            where = (reduce_ids(party, party_ids)
-                & (line.date >= since))
+            where = line.date >= since
             if company:
                 where &= line.company == company
-            yield line.join(twork, condition=line.work == twork.id
-                ).join(task,
-                condition=Concat('project.work,', task.id) == twork.origin
-                ).join(parent, 'LEFT',
-                condition=task.parent == parent.id
+            yield tree.join(twork,
+                condition=Concat('project.work,', tree.id) == twork.origin
+                ).join(line, condition=line.work == twork.id
                 ).select(
-                    party, Sum(line.duration),
-                    where=where, group_by=party), ['crm_hours_30_days']
+                    tree.party, Sum(line.duration),
+                    where=where, group_by=tree.party,
+                    with_=[tree]), ['crm_hours_30_days']
 
         milestone = Milestone.__table__()
         project = Work.__table__()
@@ -97,6 +93,25 @@ class Party(SafeValuesMixin, metaclass=PoolMeta):
                 project.party, Count(milestone.id),
                 where=where & (milestone.state == 'invoiced'),
                 group_by=project.party), ['crm_milestones_unpaid']
+
+    @classmethod
+    def _crm_project_works(cls, party_ids):
+        """Return a recursive WITH query of (id, party): the works of the
+        parties and the works below them at any depth; a work with a party
+        of its own belongs to that party, as do the works below it"""
+        pool = Pool()
+        Work = pool.get('project.work')
+        work = Work.__table__()
+        child = Work.__table__()
+        tree = With('id', 'party', recursive=True)
+        tree.query = Union(
+            work.select(work.id, work.party,
+                where=reduce_ids(work.party, party_ids)),
+            child.join(tree, condition=child.parent == tree.id).select(
+                child.id, tree.party,
+                where=child.party == Null),
+            all_=True)
+        return tree
 
     @classmethod
     def _crm_figure_defaults(cls):

@@ -9,7 +9,7 @@ from sql.aggregate import Sum
 from sql.operators import Concat
 from trytond import backend
 from trytond.i18n import gettext
-from trytond.model import ModelView, Unique, fields, sum_tree
+from trytond.model import Index, ModelView, Unique, fields, sum_tree
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.tools import grouped_slice, reduce_ids
@@ -106,6 +106,10 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
             ('sale_unique', Unique(t, t.sale),
                 'crm_projects.msg_project_sale_unique'),
             ]
+        # The figures of parties start from their projects (the works
+        # below are found by parent, which upstream indexes)
+        cls._sql_indexes.add(
+            Index(t, (t.party, Index.Range()), where=t.party != Null))
 
     @classmethod
     def _workflow_fields(cls):

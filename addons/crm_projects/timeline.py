@@ -3,7 +3,15 @@
 # license terms.
 from sql import Literal, Null
 from sql.conditionals import Coalesce
+from trytond import backend
 from trytond.pool import Pool, PoolMeta
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction
+
+from trytond.modules.crm_lifecycle.timeline import TimelineSourceMixin
+
+PROJECT_DOCUMENTS = [
+    'project.milestone', 'project.protocol', 'project.agreement']
 
 
 class Timeline(metaclass=PoolMeta):
@@ -20,8 +28,7 @@ class Timeline(metaclass=PoolMeta):
 
     @classmethod
     def _get_documents(cls):
-        return super()._get_documents() + [
-            'project.milestone', 'project.protocol', 'project.agreement']
+        return super()._get_documents() + PROJECT_DOCUMENTS
 
     @classmethod
     def _state_models(cls):
@@ -32,7 +39,14 @@ class Timeline(metaclass=PoolMeta):
             }
 
     @classmethod
-    def _timeline_queries(cls):
+    def _module_sources(cls, module):
+        sources = super()._module_sources(module)
+        if module == 'crm_projects':
+            sources = sources + PROJECT_DOCUMENTS
+        return sources
+
+    @classmethod
+    def _timeline_sources(cls):
         pool = Pool()
         Work = pool.get('project.work')
         Milestone = pool.get('project.milestone')
@@ -48,15 +62,9 @@ class Timeline(metaclass=PoolMeta):
         project2 = Work.__table__()
         agreement = Agreement.__table__()
         project3 = Work.__table__()
-        return super()._timeline_queries() + [
-            milestone.join(project,
-                condition=milestone.project == project.id
-                ).join(company,
-                condition=milestone.company == company.id
-                ).join(sale, 'LEFT',
-                condition=project.sale == sale.id
-                ).select(*cls._columns(
-                    10, milestone, 'project.milestone',
+        return super()._timeline_sources() + [
+            ('project.milestone', milestone, cls._columns(
+                    milestone, 'project.milestone',
                     party=project.party,
                     date=Coalesce(
                         milestone.accepted_date, milestone.reached_date),
@@ -67,26 +75,74 @@ class Timeline(metaclass=PoolMeta):
                     state=milestone.state,
                     employee=project.project_manager,
                     company=milestone.company),
-                where=milestone.state.in_(
+                milestone.join(project,
+                    condition=milestone.project == project.id
+                    ).join(company,
+                    condition=milestone.company == company.id
+                    ).join(sale, 'LEFT',
+                    condition=project.sale == sale.id),
+                milestone.state.in_(
                     ['reached', 'accepted', 'invoiced', 'paid'])
                 & (project.party != Null)),
-            protocol.join(project2,
-                condition=protocol.project == project2.id
-                ).select(*cls._columns(
-                    11, protocol, 'project.protocol',
+            ('project.protocol', protocol, cls._columns(
+                    protocol, 'project.protocol',
                     party=project2.party, date=protocol.date,
                     kind=Literal('protocol'), summary=protocol.title,
                     state=protocol.state,
                     employee=project2.project_manager,
                     company=protocol.company),
-                where=project2.party != Null),
-            agreement.join(project3,
-                condition=agreement.project == project3.id
-                ).select(*cls._columns(
-                    12, agreement, 'project.agreement',
+                protocol.join(project2,
+                    condition=protocol.project == project2.id),
+                project2.party != Null),
+            ('project.agreement', agreement, cls._columns(
+                    agreement, 'project.agreement',
                     party=project3.party, date=agreement.date,
                     kind=Literal('agreement'), summary=agreement.name,
                     employee=project3.project_manager,
                     company=agreement.company),
-                where=project3.party != Null),
+                agreement.join(project3,
+                    condition=agreement.project == project3.id),
+                project3.party != Null),
             ]
+
+
+class Milestone(TimelineSourceMixin, metaclass=PoolMeta):
+    __name__ = 'project.milestone'
+    _crm_timeline_fields = {
+        'project', 'accepted_date', 'reached_date', 'name',
+        'invoiced_amount', 'state', 'company'}
+
+
+class Protocol(TimelineSourceMixin, metaclass=PoolMeta):
+    __name__ = 'project.protocol'
+    _crm_timeline_fields = {
+        'project', 'date', 'title', 'state', 'company'}
+
+
+class Agreement(TimelineSourceMixin, metaclass=PoolMeta):
+    __name__ = 'project.agreement'
+    _crm_timeline_fields = {'project', 'date', 'name', 'company'}
+
+
+class Work(metaclass=PoolMeta):
+    __name__ = 'project.work'
+
+    @classmethod
+    def on_modification(cls, mode, works, field_names=None):
+        super().on_modification(mode, works, field_names=field_names)
+        # the project's rows show its party and its manager
+        if mode == 'write' and (field_names is None or field_names & {
+                    'party', 'project_manager', 'sale'}):
+            pool = Pool()
+            Timeline = pool.get('crm.timeline')
+            cursor = Transaction().connection.cursor()
+            work_ids = [w.id for w in works]
+            for model in PROJECT_DOCUMENTS:
+                table = pool.get(model).__table__()
+                ids = []
+                for sub_ids in grouped_slice(
+                        work_ids, backend.MAX_QUERY_PARAMS):
+                    cursor.execute(*table.select(table.id,
+                            where=reduce_ids(table.project, list(sub_ids))))
+                    ids.extend(i for i, in cursor)
+                Timeline.refresh(model, ids)

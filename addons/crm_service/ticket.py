@@ -294,6 +294,12 @@ class Ticket(
                 Index(t, (t.resolution_deadline, Index.Range())),
                 Index(t, (t.sla_state, Index.Equality(cardinality='low')),
                     (t.reported_date, Index.Range())),
+                # The first page of the at-risk and breached queues: in the
+                # order of the list, among the open tickets
+                Index(t, (t.sla_state, Index.Equality(cardinality='low')),
+                    (t.reported_date, Index.Range(order='DESC')),
+                    (t.id, Index.Range(order='DESC')),
+                    where=t.state.in_(cls._open_states())),
                 })
         cls._sql_constraints += [
             ('number_unique', Unique(t, t.company, t.number),

@@ -6,6 +6,8 @@ from sql.conditionals import Coalesce
 from sql.operators import Concat
 from trytond.pool import Pool, PoolMeta
 
+from trytond.modules.crm_lifecycle.timeline import TimelineSourceMixin
+
 
 class Timeline(metaclass=PoolMeta):
     __name__ = 'crm.timeline'
@@ -27,13 +29,20 @@ class Timeline(metaclass=PoolMeta):
             }
 
     @classmethod
-    def _timeline_queries(cls):
+    def _module_sources(cls, module):
+        sources = super()._module_sources(module)
+        if module == 'crm_service':
+            sources = sources + ['service.ticket']
+        return sources
+
+    @classmethod
+    def _timeline_sources(cls):
         pool = Pool()
         Ticket = pool.get('service.ticket')
         ticket = Ticket.__table__()
-        return super()._timeline_queries() + [
-            ticket.select(*cls._columns(
-                    20, ticket, 'service.ticket',
+        return super()._timeline_sources() + [
+            ('service.ticket', ticket, cls._columns(
+                    ticket, 'service.ticket',
                     party=ticket.party, date=ticket.reported_date,
                     kind=Literal('ticket'),
                     summary=Concat(Concat(
@@ -41,5 +50,12 @@ class Timeline(metaclass=PoolMeta):
                         Coalesce(ticket.title, '')),
                     state=ticket.state, employee=ticket.assignee,
                     company=ticket.company),
-                where=ticket.party != Null),
+                ticket, ticket.party != Null),
             ]
+
+
+class Ticket(TimelineSourceMixin, metaclass=PoolMeta):
+    __name__ = 'service.ticket'
+    _crm_timeline_fields = {
+        'party', 'reported_date', 'number', 'title', 'state', 'assignee',
+        'company'}

@@ -4,8 +4,10 @@
 import datetime
 import json
 from decimal import Decimal
+from unittest.mock import patch
 
 from lxml import etree
+from trytond import backend
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model.exceptions import AccessError
@@ -33,6 +35,7 @@ from .tools import (
     WebClientViewMixin,
     count_queries,
     queue_worker,
+    table_accesses,
 )
 
 
@@ -421,6 +424,195 @@ class CrmLifecycleTestCase(
         dates = [r.date for r in large_rows]
         self.assertEqual(dates, sorted(dates, reverse=True))
 
+    def _timeline_rows(self):
+        "Return every timeline row as the values a user sees"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        return sorted(
+            (str(t.document), t.party.id, t.date, t.kind, t.summary,
+                t.amount, t.state, t.company)
+            for t in Timeline.search([]))
+
+    @with_transaction()
+    def test_timeline_follows_documents(self):
+        "The stored timeline follows every change of its documents"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        Activity = pool.get('crm.activity')
+        Sale = pool.get('sale.sale')
+        SaleLine = pool.get('sale.line')
+        company = create_company()
+        with set_company(company):
+            customer, other = self._create_customers(company, 2, documents=1)
+            activity, = Activity.create([{
+                        'company': company.id, 'party': customer.id,
+                        'subject': "Call", 'date': datetime.datetime(
+                            2026, 3, 2, 9, 30),
+                        }])
+            row, = Timeline.search([('document', '=', str(activity))])
+            self.assertEqual(
+                (row.party, row.kind, row.summary, row.state, row.date),
+                (customer, 'call', "Call", 'planned',
+                    datetime.datetime(2026, 3, 2, 9, 30)))
+
+            Activity.write([activity], {'subject': "Visit", 'party': other})
+            row, = Timeline.search([('document', '=', str(activity))])
+            self.assertEqual((row.party, row.summary), (other, "Visit"))
+            Activity.do([activity])
+            row, = Timeline.search([('document', '=', str(activity))])
+            self.assertEqual(row.state, 'done')
+
+            planned, = Activity.create([{
+                        'company': company.id, 'party': customer.id,
+                        'subject': "Later", 'date': datetime.datetime.now(),
+                        }])
+            Activity.delete([planned])
+            self.assertEqual(
+                Timeline.search([('document', '=', str(planned))]), [])
+
+            # a draft's amount is the sum of its lines
+            sale, = Sale.create([{
+                        'company': company.id, 'party': customer.id,
+                        'currency': company.currency.id,
+                        'invoice_address': customer.addresses[0].id,
+                        'shipment_address': customer.addresses[0].id,
+                        }])
+            lines = SaleLine.create([{
+                        'sale': sale.id, 'type': 'line', 'quantity': q,
+                        'unit_price': Decimal(10), 'description': "Part",
+                        } for q in [1, 2]])
+            row, = Timeline.search([('document', '=', str(sale))])
+            self.assertEqual(row.amount, Decimal(30))
+            SaleLine.delete(lines[:1])
+            row, = Timeline.search([('document', '=', str(sale))])
+            self.assertEqual(row.amount, Decimal(20))
+
+            # what the sources keep is what they would give from scratch
+            maintained = self._timeline_rows()
+            Timeline.rebuild()
+            self.assertEqual(self._timeline_rows(), maintained)
+            self.assertEqual(
+                {r[3] for r in maintained},
+                {'call', 'opportunity', 'sale', 'stage'})
+
+    @with_transaction()
+    def test_timeline_page_plan(self):
+        "A timeline page reads the stored rows by index, no source table"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        if backend.name != 'postgresql':
+            self.skipTest("query plans are PostgreSQL's")
+        company = create_company()
+        with set_company(company):
+            customer, = self._create_customers(company, 1, documents=30)
+            cursor = Transaction().connection.cursor()
+            names = ['date', 'kind', 'description', 'party.rec_name',
+                'amount', 'state_string', 'document', 'employee.rec_name']
+            for offset in [0, 40]:
+                with count_queries(statements=True) as statements:
+                    rows = Timeline.search(
+                        [('party', '=', customer.id)], offset=offset,
+                        limit=20)
+                    Timeline.read([r.id for r in rows], names)
+                self.assertEqual(len(rows), 20)
+                # with sequential scans refused, only a table without a
+                # usable index is still scanned in full
+                cursor.execute('SET LOCAL enable_seqscan = off')
+                sources = ['crm_activity', 'sale_sale', 'sale_opportunity',
+                    'account_invoice', 'crm_lifecycle_history']
+                scanned = set()
+                for statement in statements:
+                    if not statement[0].lstrip().upper().startswith(
+                            'SELECT'):
+                        continue
+                    cursor.execute('EXPLAIN ' + statement[0], *statement[1:])
+                    plan = '\n'.join(r for r, in cursor)
+                    for table in ['crm_timeline'] + sources:
+                        self.assertNotIn(
+                            f'Seq Scan on {table}', plan, msg=plan)
+                        if f' on {table} ' in plan:
+                            scanned.add(table)
+                cursor.execute('SET LOCAL enable_seqscan = on')
+                self.assertIn('crm_timeline', scanned)
+                # the documents are only checked to exist, by primary key
+
+    @with_transaction()
+    def test_customer_list_figures(self):
+        "The customer list sorts and filters by its stored figures"
+        pool = Pool()
+        Party = pool.get('party.party')
+        PartyFigures = pool.get('crm.party.figures')
+        Activity = pool.get('crm.activity')
+        Sale = pool.get('sale.sale')
+        Date = pool.get('ir.date')
+        company = create_company()
+        with set_company(company):
+            parties = self._create_customers(company, 3, documents=1)
+            today = Date.today()
+            # later than the contacts of _create_customers
+            base = datetime.datetime.now().replace(microsecond=0)
+            activities = Activity.create([{
+                        'company': company.id, 'party': p.id,
+                        'subject': "Visit",
+                        'date': base + datetime.timedelta(hours=i),
+                        } for i, p in enumerate(parties)])
+            Activity.do(activities)
+            # the last customer ordered, the first not this year
+            sales = Sale.search([('party', 'in', parties)], order=[
+                    ('party', 'ASC')])
+            with Transaction().set_context(_crm_workflow=True):
+                Sale.write(sales[2:], {
+                        'state': 'confirmed', 'sale_date': today})
+                Sale.write(sales[:1], {
+                        'state': 'confirmed',
+                        'sale_date': today.replace(year=today.year - 1)})
+            ids = [p.id for p in parties]
+
+            def search(domain, order):
+                return Party.search(
+                    [('id', 'in', ids)] + domain, order=order)
+            self.assertEqual(
+                search([], [('crm_last_contact', 'DESC')]), parties[::-1])
+            self.assertEqual(
+                search([], [('crm_orders_year_amount', 'DESC'),
+                        ('id', 'ASC')]),
+                [parties[2], parties[0], parties[1]])
+            self.assertEqual(
+                search([('crm_orders_year_amount', '>', 0)], []),
+                [parties[2]])
+            self.assertEqual(
+                search([('crm_last_contact', '<',
+                            base + datetime.timedelta(minutes=90))],
+                    [('id', 'ASC')]),
+                parties[:2])
+            self.assertEqual(
+                search([('crm_open_quotations', '=', 1)], [('id', 'ASC')]),
+                parties[1:2])
+            # the figures follow when a document moves to another party
+            Activity.write(activities[2:], {'party': parties[0].id})
+            first, second, third = [
+                p.crm_last_contact for p in Party.browse(parties)]
+            self.assertEqual(
+                (first, second), (base + datetime.timedelta(hours=2),
+                    base + datetime.timedelta(hours=1)))
+            self.assertLess(third, base)
+            self.assertEqual(
+                Party(parties[2].id).crm_orders_year_amount, Decimal(100))
+
+            maintained = sorted(
+                tuple(getattr(f, c) for c in ['party', 'company']
+                    + ['last_contact', 'next_activity_date',
+                        'open_opportunities', 'open_quotations',
+                        'orders_year_amount'])
+                for f in PartyFigures.search([]))
+            PartyFigures.refresh(None)
+            self.assertEqual(sorted(
+                    tuple(getattr(f, c) for c in ['party', 'company']
+                        + ['last_contact', 'next_activity_date',
+                            'open_opportunities', 'open_quotations',
+                            'orders_year_amount'])
+                    for f in PartyFigures.search([])), maintained)
+
     @with_transaction()
     def test_stage_only_forward(self):
         "Stages move forward and lost parties come back on new business"
@@ -673,6 +865,254 @@ class CrmLifecycleTestCase(
             self.assertEqual(
                 [p.lifecycle_stage for p in Party.browse([lead, contact])],
                 ['lead', 'contact'])
+
+    def _create_quotations(self, company, party, validities, quote=True,
+            **values):
+        "Create one sale per validity in days (None: without validity)"
+        Sale = Pool().get('sale.sale')
+        sales = Sale.create([{
+                    'company': company.id, 'party': party.id,
+                    'currency': company.currency.id,
+                    'invoice_address': party.addresses[0].id,
+                    'shipment_address': party.addresses[0].id,
+                    'quotation_validity': (
+                        datetime.timedelta(days=days)
+                        if days is not None else None),
+                    'lines': [('create', [{
+                                    'type': 'line', 'quantity': 1,
+                                    'unit_price': Decimal(10),
+                                    'description': "Service",
+                                    }])],
+                    **values,
+                    } for days in validities])
+        if quote:
+            Sale.quote(sales)
+        return Sale.browse(sales)
+
+    @with_transaction()
+    def test_quotation_expire_stored(self):
+        "The stored expiry follows the quotation date and the validity"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        Date = pool.get('ir.date')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{
+                        'name': "ACME", 'addresses': [('create', [{}])]}])
+            today = Date.today()
+            draft, quoted, endless = self._create_quotations(
+                company, party, [10, 10, None], quote=False)
+            self.assertEqual(
+                [s.crm_quotation_expire for s in [draft, quoted, endless]],
+                [None, None, None])
+            Sale.quote([quoted, endless])
+            quoted, endless = Sale.browse([quoted, endless])
+            self.assertEqual(
+                quoted.crm_quotation_expire,
+                today + datetime.timedelta(days=10))
+            self.assertEqual(
+                quoted.crm_quotation_expire, quoted.quotation_expire)
+            self.assertIsNone(endless.crm_quotation_expire)
+
+            Sale.write([draft], {
+                    'quotation_date': datetime.date(2026, 1, 10),
+                    'quotation_validity': datetime.timedelta(days=5),
+                    })
+            self.assertEqual(
+                Sale(draft.id).crm_quotation_expire,
+                datetime.date(2026, 1, 15))
+            Sale.write([draft], {'quotation_validity': None})
+            self.assertIsNone(Sale(draft.id).crm_quotation_expire)
+            copy, = Sale.copy([quoted])
+            self.assertIsNone(copy.crm_quotation_expire)
+
+            # The activation fills the column of the sales before it
+            table = Sale.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.crm_quotation_expire], [None]))
+            Sale._fill_quotation_expire()
+            self.assertEqual(
+                Sale(quoted.id).crm_quotation_expire,
+                today + datetime.timedelta(days=10))
+            self.assertIsNone(Sale(endless.id).crm_quotation_expire)
+
+    @with_transaction()
+    def test_quotation_followup_candidates(self):
+        "The follow-up job reads the due quotations only, by their expiry"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        company = create_company()
+        with set_company(company):
+            party, = Party.create([{
+                        'name': "ACME", 'addresses': [('create', [{}])]}])
+            due, = self._create_quotations(company, party, [2])
+            followed, = self._create_quotations(company, party, [1])
+            Sale.plan_quotation_followup([followed])
+            self.assertTrue(Sale(followed.id).crm_quotation_followup)
+            due_sales = Sale._quotation_followups_due
+
+            def plan(others):
+                "Run the job after adding others of each kind not due"
+                self._create_quotations(company, party, [30] * others)
+                self._create_quotations(company, party, [None] * others)
+                self._create_quotations(
+                    company, party, [1] * others, quote=False)
+                self._create_quotations(
+                    company, party, [5] * others,
+                    quotation_date=datetime.date(2020, 1, 1))
+                read = []
+
+                def spy(sales):
+                    sales = list(sales)
+                    read.extend(sales)
+                    return due_sales(sales)
+                with patch.object(
+                        Sale, '_quotation_followups_due', side_effect=spy), \
+                        queue_worker(), count_queries() as queries:
+                    Sale.plan_quotation_followups()
+                return read, len(queries)
+
+            plan(1)  # warm the caches
+            read_few, few = plan(2)
+            read_many, many = plan(40)
+            self.assertEqual(read_few, [due])
+            self.assertEqual(read_many, [due])
+            self.assertEqual(many, few)
+            self.assertTasks(
+                self.tasks('plan_quotation_followup'),
+                'sale.sale', 'plan_quotation_followup', [due, due, due])
+
+            # An index finds them
+            accesses = table_accesses(Sale._quotation_followup_query())
+            self.assertEqual(accesses['sale_sale'], {'lookup'})
+
+    @with_transaction()
+    def test_quotation_followup_company_day(self):
+        "The follow-up is due by the day of the quotation's company"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        Date = pool.get('ir.date')
+        early = create_company(name="Early")
+        late = create_company(name="Late")
+        day = datetime.date(2026, 3, 10)
+        # the late company's day has already begun
+        days = {early.id: day, late.id: day + datetime.timedelta(days=1)}
+
+        def today():
+            return days.get(Transaction().context.get('company'), day)
+
+        sales = []
+        for company in [early, late]:
+            with set_company(company):
+                party, = Party.create([{
+                            'name': "ACME",
+                            'addresses': [('create', [{}])]}])
+                sales.extend(self._create_quotations(
+                        company, party, [1], quotation_date=day
+                        - datetime.timedelta(days=1)))
+        with patch.object(Date, 'today', side_effect=today):
+            Sale.plan_quotation_followups()
+        expires_today, expired = Sale.browse(sales)
+        self.assertEqual(expires_today.crm_quotation_expire, day)
+        self.assertEqual(expired.crm_quotation_expire, day)
+        self.assertTrue(expires_today.crm_quotation_followup)
+        self.assertEqual(
+            expires_today.crm_quotation_followup.date.date(), day)
+        self.assertIsNone(expired.crm_quotation_followup)
+
+    @with_transaction()
+    def test_dormancy_candidates(self):
+        "The dormancy job looks up the recent documents of customers only"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Activity = pool.get('crm.activity')
+        Configuration = pool.get('crm.configuration')
+        Date = pool.get('ir.date')
+        company = create_company()
+        with set_company(company):
+            today = Date.today()
+            days = Configuration(1).dormant_days
+            long_ago = today - datetime.timedelta(days=days + 10)
+            recently = today - datetime.timedelta(days=10)
+            names = ["Quiet", "Ordered", "Quoted", "Called"]
+            customers = quiet, ordered, quoted, called = Party.create([{
+                        'name': name, 'addresses': [('create', [{}])],
+                        } for name in names])
+            self._create_quotations(
+                company, quiet, [None], sale_date=long_ago)
+            self._create_quotations(
+                company, ordered, [None], sale_date=recently)
+            # a quotation without sale date counts by its quotation date
+            self._create_quotations(
+                company, quoted, [None], quotation_date=recently)
+            activity, = Activity.create([{
+                        'company': company.id, 'party': called.id,
+                        'subject': "Call",
+                        'date': datetime.datetime.combine(
+                            recently, datetime.time(9)),
+                        }])
+            Activity.do([activity])
+            Party._set_lifecycle_stage(customers, 'customer')
+
+            def mark(others):
+                "Run the job after adding others contacts with quotations"
+                for party in Party.create([{
+                                'name': f"Contact {i}",
+                                'addresses': [('create', [{}])],
+                                } for i in range(others)]):
+                    self._create_quotations(
+                        company, party, [None], sale_date=long_ago)
+                with queue_worker(), count_queries() as queries:
+                    Party.mark_dormant()
+                return len(queries)
+
+            mark(1)  # warm the caches
+            self.assertEqual(mark(20), mark(2))
+            tasks = self.tasks('mark_parties_dormant')
+            self.assertEqual(
+                {i for t in tasks for i in t.data['instances']}, {quiet.id})
+            self.run_tasks(tasks)
+            self.assertEqual(
+                [p.lifecycle_stage for p in Party.browse(customers)],
+                ['dormant', 'customer', 'customer', 'customer'])
+
+            # Index lookups per customer, no aggregate over the documents
+            limit = Party._dormant_limit_date()
+            accesses = table_accesses(Party._dormant_query(limit))
+            for table in ['sale_sale', 'account_invoice', 'crm_activity']:
+                with self.subTest(table=table):
+                    self.assertEqual(accesses[table], {'lookup'})
+
+    @with_transaction()
+    def test_recompute_statements(self):
+        "The recompute writes the parties with one statement per slice"
+        pool = Pool()
+        Party = pool.get('party.party')
+        company = create_company()
+        with set_company(company):
+            few = self._create_customers(company, 5, documents=1)
+            many = self._create_customers(company, 120, documents=1)
+            Party._set_lifecycle_stage(few + many, 'lead')
+
+            def updates(parties):
+                with count_queries() as queries:
+                    Party.recompute_lifecycle_stage(parties)
+                return [q for q in queries
+                    if str(q).lstrip().upper().startswith(
+                        'UPDATE "PARTY_PARTY"')]
+            # each party's values are parameters once, in one statement
+            # as far as the backend takes parameters
+            self.assertEqual(len(updates(few)), 1)
+            self.assertEqual(
+                len(updates(many)),
+                -(-len(many) * 4 // backend.MAX_QUERY_PARAMS))
+            self.assertEqual(
+                {p.lifecycle_stage for p in Party.browse(few + many)},
+                {'quoted'})
 
 
 del ModuleTestCase

@@ -725,5 +725,56 @@ class CrmProjectsTestCase(
                 {a.employee for a in Activity.search([
                             ('resource', '=', str(project))])}, {lead})
 
+    @with_transaction()
+    def test_figures_nested_task_hours(self):
+        "The hours of a party count the tasks at any depth of its projects"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Work = pool.get('project.work')
+        TimesheetLine = pool.get('timesheet.line')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company, "Paula")
+            project = self._create_project(company)
+            customer = project.party
+            other, = Party.create([{'name': "Subcontracted"}])
+            works = [project]
+            # a task, its subtask and the subtask's subtask
+            for level in range(1, 4):
+                work = Work(
+                    name=f"Level {level}", type='task', company=company,
+                    parent=works[-1], timesheet_available=True)
+                work.save()
+                works.append(work)
+            # a sub-project of another party below the task, and its task
+            sub_project = Work(
+                name="Sub-project", type='project', company=company,
+                party=other, parent=works[1], timesheet_available=True)
+            sub_project.save()
+            sub_task = Work(
+                name="Sub-task", type='task', company=company,
+                parent=sub_project, timesheet_available=True)
+            sub_task.save()
+            project.timesheet_available = True
+            project.save()
+            hours = [
+                (project, 1), (works[1], 2), (works[2], 4), (works[3], 8),
+                (sub_project, 16), (sub_task, 32)]
+            TimesheetLine.create([{
+                        'company': company.id, 'employee': employee.id,
+                        'work': work.timesheet_works[0].id,
+                        'duration': datetime.timedelta(hours=h),
+                        } for work, h in hours])
+
+            figures = Party.get_crm_figures(
+                [customer, other], ['crm_hours_30_days'])
+            self.assertEqual(figures['crm_hours_30_days'], {
+                    customer.id: 1 + 2 + 4 + 8,
+                    other.id: 16 + 32,
+                    })
+            # The budget of the project counts them too
+            self.assertEqual(
+                Work(project.id).billable_hours, 1 + 2 + 4 + 8 + 16 + 32)
+
 
 del ModuleTestCase
