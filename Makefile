@@ -94,8 +94,18 @@ test-upstream: install
 lint: install
 	$(BIN)/ruff check .
 
+# The benchmark (bench/run.py, README "Performance"): the CRM lists, the
+# timeline and the jobs at BENCH_SIZES customers, each size in a database
+# of its own on PostgreSQL, against vanilla Tryton and raw SQL; prints the
+# tables and writes var/bench.json (BENCH_ARGS=--keep keeps the databases)
+BENCH_SIZES ?= 2000,20000
+BENCH_ARGS ?=
 bench: install
-	$(BIN)/python bench/run.py
+	@$(BIN)/python tools/check_postgresql.py '$(PG_URI)' || { \
+		echo "bench needs PostgreSQL at $(PG_URI) (PG_URI=...)" >&2; \
+		exit 1; }
+	$(BIN)/python bench/run.py --pg-uri '$(PG_URI)' --sizes $(BENCH_SIZES) \
+		$(BENCH_ARGS)
 
 clean:
 	rm -rf var/test-cache build dist *.egg-info
