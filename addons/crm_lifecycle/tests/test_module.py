@@ -599,19 +599,16 @@ class CrmLifecycleTestCase(
             self.assertEqual(
                 Party(parties[2].id).crm_orders_year_amount, Decimal(100))
 
-            maintained = sorted(
-                tuple(getattr(f, c) for c in ['party', 'company']
-                    + ['last_contact', 'next_activity_date',
-                        'open_opportunities', 'open_quotations',
-                        'orders_year_amount'])
-                for f in PartyFigures.search([]))
+            def stored():
+                return sorted(
+                    tuple(getattr(f, c) for c in [
+                            'party', 'company', 'last_contact',
+                            'next_activity_date', 'open_opportunities',
+                            'open_quotations', 'orders_year_amount'])
+                    for f in PartyFigures.search([]))
+            maintained = stored()
             PartyFigures.refresh(None)
-            self.assertEqual(sorted(
-                    tuple(getattr(f, c) for c in ['party', 'company']
-                        + ['last_contact', 'next_activity_date',
-                            'open_opportunities', 'open_quotations',
-                            'orders_year_amount'])
-                    for f in PartyFigures.search([])), maintained)
+            self.assertEqual(stored(), maintained)
 
     @with_transaction()
     def test_stage_only_forward(self):
