@@ -200,7 +200,8 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
     @classmethod
     def _lifecycle_facts(cls, party_ids):
         """Return {party id: set of facts} from grouped queries:
-        'order', 'quotation', 'opportunity' (open) and 'lost'"""
+        'order', 'quotation', 'opportunity' (open) and 'lost' (of every
+        party when party_ids is None)"""
         pool = Pool()
         Sale = pool.get('sale.sale')
         Opportunity = pool.get('sale.opportunity')
@@ -210,41 +211,50 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
         opportunity = Opportunity.__table__()
         invoice = Invoice.__table__()
 
+        def of(table, sub_ids):
+            if sub_ids is None:
+                return table.party != Null
+            return reduce_ids(table.party, sub_ids)
+
+        if party_ids is None:
+            slices = [None]
+        else:
+            slices = map(list, grouped_slice(
+                    party_ids, backend.MAX_QUERY_PARAMS))
         facts = defaultdict(set)
-        for sub_ids in map(list, grouped_slice(
-                party_ids, backend.MAX_QUERY_PARAMS)):
+        for sub_ids in slices:
             queries = [
                 ('order', sale.select(
                         sale.party,
-                        where=reduce_ids(sale.party, sub_ids)
+                        where=of(sale, sub_ids)
                         & sale.state.in_(cls._lifecycle_order_states()),
                         group_by=sale.party)),
                 ('order', invoice.select(
                         invoice.party,
-                        where=reduce_ids(invoice.party, sub_ids)
+                        where=of(invoice, sub_ids)
                         & (invoice.type == 'out')
                         & invoice.state.in_(cls._lifecycle_invoice_states()),
                         group_by=invoice.party)),
                 ('quotation', sale.select(
                         sale.party,
-                        where=reduce_ids(sale.party, sub_ids)
+                        where=of(sale, sub_ids)
                         & (sale.state == 'quotation'),
                         group_by=sale.party)),
                 ('opportunity', opportunity.select(
                         opportunity.party,
-                        where=reduce_ids(opportunity.party, sub_ids)
+                        where=of(opportunity, sub_ids)
                         & opportunity.state.in_(
                             cls._lifecycle_opportunity_open_states()),
                         group_by=opportunity.party)),
                 ('lost', opportunity.select(
                         opportunity.party,
-                        where=reduce_ids(opportunity.party, sub_ids)
+                        where=of(opportunity, sub_ids)
                         & (opportunity.state == 'lost'),
                         group_by=opportunity.party)),
                 ]
             for fact, query in queries:
                 cursor.execute(*query)
-                for party_id, in cursor:
+                for party_id, in cursor.fetchall():
                     facts[party_id].add(fact)
         return facts
 
@@ -254,9 +264,10 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
         return cls._derive_lifecycle_stages([p.id for p in parties])
 
     @classmethod
-    def _derive_lifecycle_stages(cls, party_ids):
+    def _derive_lifecycle_stages(cls, party_ids, facts=None):
         "Return {party id: stage} of the party ids as the documents say"
-        facts = cls._lifecycle_facts(party_ids)
+        if facts is None:
+            facts = cls._lifecycle_facts(party_ids)
         stages = {}
         for party_id in party_ids:
             party_facts = facts.get(party_id, set())

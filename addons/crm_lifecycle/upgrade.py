@@ -42,7 +42,9 @@ def _datetime(value):
     elif not isinstance(value, datetime.datetime):
         value = datetime.datetime.combine(value, datetime.time())
     # the fields show (and validate) seconds
-    return value.replace(microsecond=0)
+    if value.microsecond:
+        value = value.replace(microsecond=0)
+    return value
 
 
 def _slices(party_ids):
@@ -195,6 +197,7 @@ class PartyLifecycleUpgradeMixin:
         cursor = Transaction().connection.cursor()
         documents = defaultdict(dict)
         for sub_ids in _slices(party_ids):
+            rows = {}
             for fact, model, table, date, where, last in (
                     cls._lifecycle_document_queries(sub_ids)):
                 order = [date.desc, table.id.desc] if last else [
@@ -205,11 +208,17 @@ class PartyLifecycleUpgradeMixin:
                     RowNumber(window=Window(
                             [table.party], order_by=order)).as_('rank'),
                     where=where & (date != Null) & (table.party != Null))
-                cursor.execute(*ranked.select(
+                query = tuple(ranked.select(
                         ranked.party, ranked.date, ranked.id,
                         where=ranked.rank == 1))
+                # facts of the same documents (the first opportunity is
+                # the first contact and the lead) are read once
+                key = (query[0], repr(query[1]))
+                if key not in rows:
+                    cursor.execute(*query)
+                    rows[key] = cursor.fetchall()
                 known = documents[fact]
-                for party_id, date, id_ in cursor:
+                for party_id, date, id_ in rows[key]:
                     date = _date(date)
                     current = known.get(party_id)
                     if (current is None
@@ -227,7 +236,7 @@ class PartyLifecycleUpgradeMixin:
             for kind, query in cls._lifecycle_excluded_queries(sub_ids):
                 cursor.execute(*query)
                 (internal if kind == 'internal' else suppliers).update(
-                    i for i, in cursor)
+                    i for i, in cursor.fetchall())
         return internal | (suppliers - documents['contact'].keys())
 
     @classmethod
@@ -284,16 +293,41 @@ class PartyLifecycleUpgradeMixin:
 
     @classmethod
     def _lifecycle_final_stages(cls, party_ids, documents, dormant_days,
-            today):
-        "Return {party id: stage} as derive_lifecycle_stage and dormancy say"
+            today, every=False):
+        """Return {party id: stage} as derive_lifecycle_stage and dormancy
+        say (every: the party ids are all the parties with CRM life)"""
         # by ids: browse checks all the ids for each record
-        stages = cls._derive_lifecycle_stages(party_ids)
+        stages = cls._derive_lifecycle_stages(party_ids,
+            facts=cls._lifecycle_facts(None) if every else None)
         limit = today - datetime.timedelta(days=dormant_days)
         for party_id, stage in stages.items():
             last = documents['last'].get(party_id)
             if stage == 'customer' and last and last[0] < limit:
                 stages[party_id] = 'dormant'
         return stages
+
+    @classmethod
+    def _lifecycle_stored_paths(cls, party_ids):
+        """Return {party id: [(from, to, datetime, origin)]} of the history
+        the system recorded (not the rows set by hand), in order"""
+        pool = Pool()
+        History = pool.get('crm.lifecycle.history')
+        history = History.__table__()
+        cursor = Transaction().connection.cursor()
+        paths = defaultdict(list)
+        for sub_ids in _slices(party_ids):
+            where = Coalesce(history.manual, False) == Literal(False)
+            if sub_ids is not None:
+                where &= reduce_ids(history.party, sub_ids)
+            cursor.execute(*history.select(
+                    history.party, history.from_stage, history.to_stage,
+                    history.date, history.origin,
+                    where=where,
+                    order_by=[history.party, history.date, history.id]))
+            for party_id, from_, to, date, origin in cursor.fetchall():
+                paths[party_id].append(
+                    (from_, to, _datetime(date), origin))
+        return paths
 
     @classmethod
     def derive_lifecycle(cls, party_ids=None, dormant_days=None):
@@ -317,16 +351,21 @@ class PartyLifecycleUpgradeMixin:
         if dormant_days is None:
             dormant_days = Configuration(1).dormant_days
 
-        parties = {}
+        parties, stored = {}, {}
         for sub_ids in _slices(party_ids):
             where = Literal(True)
             if sub_ids is not None:
                 where = reduce_ids(party.id, sub_ids)
             cursor.execute(*party.select(
                     party.id, party.create_date, party.first_contact_date,
+                    party.lifecycle_stage, party.lifecycle_since,
                     where=where))
-            for id_, create_date, first_contact in cursor:
-                parties[id_] = (create_date, _date(first_contact))
+            for id_, create_date, first_contact, stage, since in (
+                    cursor.fetchall()):
+                first_contact = _date(first_contact)
+                parties[id_] = (create_date, first_contact)
+                stored[id_] = (stage,
+                    _datetime(since) if since else None, first_contact)
         if not parties:
             return
         ids = sorted(parties)
@@ -334,14 +373,10 @@ class PartyLifecycleUpgradeMixin:
         excluded = cls._lifecycle_excluded(party_ids, documents)
         included = [i for i in ids if i not in excluded]
         stages = cls._lifecycle_final_stages(
-            included, documents, dormant_days, today)
+            included, documents, dormant_days, today,
+            every=party_ids is None)
 
-        for sub_ids in grouped_slice(ids, backend.MAX_QUERY_PARAMS):
-            cursor.execute(*history.delete(
-                    where=reduce_ids(history.party, list(sub_ids))
-                    & (Coalesce(history.manual, False) == Literal(False))))
-
-        rows, values = [], {}
+        paths, values = {}, {}
         for party_id in included:
             create_date, recorded = parties[party_id]
             path = cls._lifecycle_path(stages[party_id], documents,
@@ -350,8 +385,23 @@ class PartyLifecycleUpgradeMixin:
             if recorded and recorded < first_contact:
                 first_contact = recorded
             values[party_id] = (path[-1][1], path[-1][2], first_contact)
-            rows.extend([party_id, from_, to, date, origin]
-                for from_, to, date, origin in path)
+            paths[party_id] = path
+        for party_id in excluded:
+            create_date, _ = parties[party_id]
+            values[party_id] = ('contact', _datetime(create_date), None)
+
+        # write only what differs from what is stored: a recompute that
+        # confirms the history costs its reads, not a rewrite
+        stored_paths = cls._lifecycle_stored_paths(party_ids)
+        changed = [i for i in ids
+            if paths.get(i, []) != stored_paths.get(i, [])]
+        for sub_ids in grouped_slice(changed, backend.MAX_QUERY_PARAMS):
+            cursor.execute(*history.delete(
+                    where=reduce_ids(history.party, list(sub_ids))
+                    & (Coalesce(history.manual, False) == Literal(False))))
+        rows = [[party_id, from_, to, date, origin]
+            for party_id in changed
+            for from_, to, date, origin in paths.get(party_id, [])]
         for query in _row_queries(rows,
                 ['INTEGER', 'VARCHAR', 'VARCHAR', 'TIMESTAMP', 'VARCHAR']):
             cursor.execute(*history.insert(
@@ -363,13 +413,11 @@ class PartyLifecycleUpgradeMixin:
                         query.column2, query.column3, query.column4,
                         query.column5, Literal(False))))
 
-        for party_id in excluded:
-            create_date, _ = parties[party_id]
-            values[party_id] = ('contact', _datetime(create_date), None)
         # one statement joins the values of many parties (a CASE per
         # column would test its cases in turn for each row)
+        updated = [i for i in ids if values[i] != stored[i]]
         for query in _row_queries(
-                [[i, *values[i]] for i in ids],
+                [[i, *values[i]] for i in updated],
                 ['INTEGER', 'VARCHAR', 'TIMESTAMP', 'DATE']):
             cursor.execute(*party.update(
                     [party.lifecycle_stage, party.lifecycle_since,
@@ -380,16 +428,19 @@ class PartyLifecycleUpgradeMixin:
         # the timeline shows the new history (on activation its table is
         # made and filled later)
         Timeline = pool.get('crm.timeline')
-        if backend.TableHandler.table_exist(Timeline._table):
-            if party_ids is None:
+        if changed and backend.TableHandler.table_exist(Timeline._table):
+            if party_ids is None and len(changed) == len(ids):
                 Timeline.rebuild([History.__name__])
             else:
-                Timeline.refresh_parties(History.__name__, ids)
+                Timeline.refresh_parties(History.__name__, changed)
 
         logger.info(
             "lifecycle of %s parties derived (%s without CRM life), "
-            "%s history rows, in %.1f s", len(included), len(excluded),
-            len(rows), time.monotonic() - started)
+            "history of %s rewritten (%s rows), %s updated, in %.1f s",
+            len(included), len(excluded), len(changed), len(rows),
+            len(updated), time.monotonic() - started)
+        if not changed and not updated:
+            return
         # as ModelStorage.write does: the records read before are stale
         transaction.counter += 1
         for cache in transaction.cache.values():

@@ -1111,5 +1111,59 @@ class CrmLifecycleTestCase(
                 {p.lifecycle_stage for p in Party.browse(few + many)},
                 {'quoted'})
 
+    @with_transaction()
+    def test_recompute_writes_changes_only(self):
+        "A recompute rewrites only the parties whose documents changed"
+        pool = Pool()
+        Party = pool.get('party.party')
+        History = pool.get('crm.lifecycle.history')
+        Timeline = pool.get('crm.timeline')
+        Sale = pool.get('sale.sale')
+        company = create_company()
+        with set_company(company):
+            parties = self._create_customers(company, 6, documents=1)
+            Party.recompute_lifecycle_stage(parties)
+            history = {
+                p.id: [(h.id, h.to_stage) for h in History.search(
+                        [('party', '=', p.id)], order=[('id', 'ASC')])]
+                for p in parties}
+
+            def writes():
+                with count_queries() as queries:
+                    Party.recompute_lifecycle_stage(parties)
+                return [str(q) for q in queries
+                    if str(q).lstrip().upper().startswith(
+                        ('UPDATE', 'INSERT', 'DELETE'))]
+            # nothing changed: nothing written
+            self.assertEqual(writes(), [])
+
+            # one party's quotation becomes an order behind the suite's
+            # back: only its history and timeline rows are rewritten
+            changed = parties[2]
+            sale, = Sale.search([('party', '=', changed.id)])
+            table = Sale.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.state], ['confirmed'],
+                    where=table.id == sale.id))
+            statements = writes()
+            self.assertTrue(statements)
+            self.assertEqual(Party(changed.id).lifecycle_stage, 'customer')
+            for party in parties:
+                rows = [(h.id, h.to_stage) for h in History.search(
+                        [('party', '=', party.id)], order=[('id', 'ASC')])]
+                if party == changed:
+                    self.assertNotEqual(rows, history[party.id])
+                    self.assertEqual(
+                        [s for _, s in rows][-1], 'customer')
+                else:
+                    self.assertEqual(rows, history[party.id])
+            self.assertEqual(
+                Timeline.search_count([
+                        ('party', '=', changed.id),
+                        ('document', 'like', 'crm.lifecycle.history,%'),
+                        ]),
+                len(History.search([('party', '=', changed.id)])))
+
 
 del ModuleTestCase
