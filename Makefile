@@ -19,17 +19,30 @@ KEEP_CACHE ?= 0
 export TRYTOND_DATABASE__PATH ?= $(CURDIR)/var/db
 export TRYTOND_WEB__ROOT ?= $(CURDIR)/node_modules/tryton-sao
 
-.PHONY: demo demo-db serve-prod load test test-sqlite test-postgresql test-upstream install web lint bench clean
+.PHONY: demo demo-db demo-postgresql serve-prod load test test-sqlite test-postgresql test-upstream install web lint bench clean
+
+# The demo's database server: empty for the SQLite file of trytond.conf;
+# DEMO_URI=postgresql://user@/ builds and serves it on PostgreSQL (`make
+# demo-postgresql` does that on PG_URI), through var/demo-$(DEMO_DB).conf
+DEMO_URI ?=
+DEMO_CONFIG = $(if $(DEMO_URI),var/demo-$(DEMO_DB).conf,$(CONFIG))
 
 demo: demo-db
 	@$(BIN)/python tools/check_port.py 127.0.0.1 $(PORT)
 	@echo "Serving the demo on http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
-	TRYTOND_WEB__LISTEN=127.0.0.1:$(PORT) $(BIN)/trytond -c $(CONFIG) \
+	TRYTOND_WEB__LISTEN=127.0.0.1:$(PORT) $(BIN)/trytond -c $(DEMO_CONFIG) \
 		-d $(DEMO_DB)
 
 demo-db: install web
 	$(BIN)/python tools/demo_db.py --config $(CONFIG) --database $(DEMO_DB) \
-		--port $(PORT) $(if $(filter 1,$(RESET)),--reset)
+		--port $(PORT) $(if $(DEMO_URI),--uri '$(DEMO_URI)') \
+		$(if $(filter 1,$(RESET)),--reset)
+
+demo-postgresql: install
+	@$(BIN)/python tools/check_postgresql.py '$(PG_URI)' || { \
+		echo "demo-postgresql needs PostgreSQL at $(PG_URI) (PG_URI=...)" >&2; \
+		exit 1; }
+	$(MAKE) demo DEMO_URI='$(PG_URI)'
 
 # The production set on PostgreSQL (doc/deploy.rst): gunicorn with WORKERS
 # trytond processes, trytond-cron and trytond-worker; builds the demo into

@@ -397,12 +397,14 @@ class Sales(User):
             view = result.get('view') or {}
             created = True
             if view.get('state') == 'duplicates':
-                candidates = view['values'].get('candidates') or []
-                party = None
+                # the rows of the possible duplicates, each with its party
+                candidates = view['defaults'].get('candidates') or []
+                party, step = None, 'record_new'
                 if candidates and rng.random() < .5:
-                    party, created = candidates[0], False
+                    party, created = candidates[0]['party'], False
+                    step = 'record'
                 result = self.call('contact.wizard', f'{wizard}.execute',
-                    session, {'duplicates': {'party': party}}, 'record')
+                    session, {'duplicates': {'party': party}}, step)
         finally:
             try:
                 self.call('contact.wizard', f'{wizard}.delete', session)

@@ -184,6 +184,7 @@ class HostileInputTestCase(unittest.TestCase):
         Milestone = pool.get('project.milestone')
         Opportunity = pool.get('sale.opportunity')
         Party = pool.get('party.party')
+        AccountManager = pool.get('party.party.crm_account_manager')
         Protocol = pool.get('project.protocol')
         SLA = pool.get('service.sla')
         Sale = pool.get('sale.sale')
@@ -193,6 +194,7 @@ class HostileInputTestCase(unittest.TestCase):
         Ticket = pool.get('service.ticket')
         TimesheetLine = pool.get('timesheet.line')
         Work = pool.get('project.work')
+        Contract = pool.get('service.contract')
 
         party = Party(name="Hostile Customer", addresses=[{}],
             contact_mechanisms=[{'type': 'email', 'value': 'h@example.com'}])
@@ -242,8 +244,34 @@ class HostileInputTestCase(unittest.TestCase):
         line = TimesheetLine(work=ticket.work, employee=employee,
             duration=dt.timedelta(hours=1))
         line.save()
+        contract = Contract(party=party, start_date=dt.date(2025, 1, 1),
+            end_date=dt.date(2025, 12, 31), hours=10)
+        contract.save()
+        inbox = pool.get('inbound.email.inbox')(name="Hotline", rules=[{
+                    'action': 'service.ticket|from_inbound_email',
+                    'company': company.id,
+                    }])
+        inbox.save()
+        manager = AccountManager(
+            party=party, company=company, crm_account_manager=employee)
+        manager.save()
+        cause = pool.get('sale.complaint.cause')(name="Transport Damage")
+        cause.save()
+        complained = Sale(party=party, currency=company.currency,
+            invoice_address=party.addresses[0])
+        complained.save()
+        Sale.quote([complained])
+        Sale.confirm([complained])
+        complaint_type = pool.get('sale.complaint.type')(
+            name="Sale", origin=pool.get('ir.model').search(
+                [('name', '=', 'sale.sale')])[0])
+        complaint_type.save()
+        complaint = pool.get('sale.complaint')(
+            customer=party, type=complaint_type, origin=complained)
+        complaint.save()
         party = Party(party.id)
         return {
+            'party.party.crm_account_manager': manager,
             'party.party': party,
             'crm.lifecycle.history': party.lifecycle_history[0],
             'crm.activity': activity,
@@ -265,6 +293,10 @@ class HostileInputTestCase(unittest.TestCase):
             'service.configuration': service_configuration,
             'service.ticket': ticket,
             'timesheet.line': line,
+            'service.contract': contract,
+            'inbound.email.rule': inbox.rules[0],
+            'sale.complaint.cause': cause,
+            'sale.complaint': complaint,
             }
 
     def create_client(self, company, employee):

@@ -446,12 +446,13 @@ def test_recompute_same_history(upgraded):
 
 def test_conversion_report(upgraded):
     "Only the true first contacts, with the days from contact to order"
-    # Alpha, Beta, Gamma, Delta and Eta (created today), no channel;
-    # leads: Alpha, Gamma; quoted: Alpha, Beta, Delta; customers: Alpha,
-    # Delta; days to order: Alpha 20, Delta 5
+    # Alpha, Beta, Gamma, Delta and Eta (created today), no channel; by
+    # the stage reached at least: leads Alpha, Gamma and the quoted Beta
+    # and Delta; quoted: Alpha, Beta, Delta; customers: Alpha, Delta; days
+    # to order: Alpha 20, Delta 5
     median = ((DAYS['alpha_opportunity'] - DAYS['alpha_order'])
         + (DAYS['delta_quotation'] - DAYS['delta_order'])) / 2
-    assert upgraded.read['report'] == [[5, 2, 3, 2, median]]
+    assert upgraded.read['report'] == [[5, 4, 3, 2, median]]
 
 
 def test_validate(upgraded):

@@ -5,9 +5,10 @@ import datetime
 
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Workflow, fields
-from trytond.pool import Pool
+from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
 from trytond.transaction import Transaction
+from trytond.wizard import Button, StateTransition, StateView, Wizard
 
 from .common import (
     SafeValuesMixin,
@@ -327,3 +328,60 @@ class Activity(
     @transition('cancelled')
     def cancel(cls, activities):
         pass
+
+
+class Party(metaclass=PoolMeta):
+    __name__ = 'party.party'
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._buttons.update({
+                'log_crm_activity': {
+                    'readonly': Eval('id', -1) < 0,
+                    'icon': 'tryton-add',
+                    'depends': ['id'],
+                    },
+                })
+
+    @classmethod
+    @ModelView.button_action('crm_lifecycle.wizard_activity_log')
+    def log_crm_activity(cls, parties):
+        pass
+
+
+class LogActivity(Wizard):
+    "Log an activity of the party: one activity, done unless it is to come"
+    __name__ = 'crm.activity.log'
+    start = StateView(
+        'crm.activity', 'crm_lifecycle.activity_view_form_log', [
+            Button("Cancel", 'end', 'tryton-cancel'),
+            Button("Log", 'log', 'tryton-ok', default=True),
+            ])
+    log = StateTransition()
+
+    def default_start(self, fields):
+        party = self.record
+        values = {'party': party.id}
+        # the first contact mechanism of the party, by its sequence
+        if party.contact_mechanisms:
+            values['contact'] = party.contact_mechanisms[0].id
+        return values
+
+    @classmethod
+    def _log_fields(cls):
+        "Return the fields of the activity that the form fills"
+        return [
+            'company', 'activity_type', 'direction', 'subject', 'contact',
+            'resource', 'date', 'duration', 'employee', 'description',
+            'followup_date']
+
+    def transition_log(self):
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        activity = Activity(party=self.record, **{
+                n: getattr(self.start, n, None) for n in self._log_fields()})
+        activity.save()
+        if activity.date <= Activity.default_date():
+            Activity.do([activity])
+        return 'end'

@@ -3,6 +3,7 @@
 # license terms.
 import re
 import unicodedata
+from collections import defaultdict
 
 from trytond.i18n import gettext
 from trytond.model import ModelView, fields
@@ -41,6 +42,13 @@ CHANNEL_ACTIVITY = {
     'referral': 'note',
     'service': 'call',
     }
+# Why a party looks like the organisation being recorded
+MATCH_REASONS = [
+    ('email', "E-mail"),
+    ('phone', "Phone"),
+    ('name_city', "Name and City"),
+    ('name', "Name"),
+    ]
 
 
 def normalize_name(name):
@@ -68,6 +76,10 @@ def normalize_email(email):
     return (email or '').strip().casefold()
 
 
+def normalize_city(city):
+    return normalize_name(city)
+
+
 class FirstContactStart(ModelView):
     __string__ = "New Contact"
     __name__ = 'crm.first_contact.start'
@@ -89,6 +101,10 @@ class FirstContactStart(ModelView):
     person = fields.Char("Person Met")
     email = fields.Char("E-mail")
     phone = fields.Char("Phone")
+    city = fields.Char(
+        "City",
+        help="Where the organisation is; it tells organisations of the same "
+        "name apart.")
     channel = fields.Selection(
         CHANNELS, "Channel", required=True, sort=False)
     event = fields.Many2One(
@@ -136,21 +152,67 @@ class FirstContactDuplicates(ModelView):
     __name__ = 'crm.first_contact.duplicates'
 
     company = fields.Many2One('company.company', "Company", readonly=True)
-    candidates = fields.Many2Many(
-        'party.party', None, None, "Possible Duplicates", readonly=True,
+    candidates = fields.One2Many(
+        'crm.first_contact.candidate', None, "Possible Duplicates",
+        help="Tick \"Use\" on the organisation to record the contact on it.")
+    candidate_parties = fields.Many2Many(
+        'party.party', None, None, "Candidate Organisations", readonly=True,
         context={
             'company': Eval('company', -1),
             },
         depends={'company'})
     party = fields.Many2One(
         'party.party', "Use Existing Organisation",
-        domain=[('id', 'in', Eval('candidates', []))],
+        domain=[('id', 'in', Eval('candidate_parties', []))],
         context={
             'company': Eval('company', -1),
             },
         depends={'company'},
-        help="Pick an organisation to record the contact on it, or leave "
-        "empty to create a new one.")
+        help="The organisation on which the contact is recorded.")
+
+    @fields.depends('candidates', 'party')
+    def on_change_candidates(self):
+        # "Use" chooses one organisation: the row just ticked wins
+        used = [c.party for c in self.candidates if c.use and c.party]
+        ticked = [p for p in used if p != self.party]
+        if ticked:
+            self.party = ticked[0]
+        elif not used:
+            self.party = None
+        self._use_party()
+
+    @fields.depends('candidates', 'party')
+    def on_change_party(self):
+        self._use_party()
+
+    @fields.depends('candidates', 'party')
+    def _use_party(self):
+        candidates = list(self.candidates)
+        for candidate in candidates:
+            candidate.use = bool(self.party and candidate.party == self.party)
+        self.candidates = candidates
+
+    def chosen_parties(self):
+        "Return the organisations chosen in the list or the field"
+        # a client may send neither (RPC, "Record" without "check")
+        candidates = getattr(self, 'candidates', None) or []
+        parties = [c.party for c in candidates if c.use and c.party]
+        if getattr(self, 'party', None):
+            parties.append(self.party)
+        return list(dict.fromkeys(parties))
+
+
+class FirstContactCandidate(ModelView):
+    __string__ = "New Contact Possible Duplicate"
+    __name__ = 'crm.first_contact.candidate'
+
+    use = fields.Boolean(
+        "Use", help="Record the contact on this organisation.")
+    party = fields.Many2One('party.party', "Organisation", readonly=True)
+    reasons = fields.MultiSelection(
+        MATCH_REASONS, "Matches", sort=False, readonly=True,
+        help="What the organisation has in common with the one recorded.")
+    city = fields.Char("City", readonly=True)
 
 
 class FirstContact(Wizard):
@@ -167,26 +229,43 @@ class FirstContact(Wizard):
         'crm.first_contact.duplicates',
         'crm_lifecycle.first_contact_duplicates_view_form', [
             Button("Back", 'start', 'tryton-back'),
-            Button("Record", 'record', 'tryton-ok', default=True),
+            Button("New Organisation", 'record_new', 'tryton-add'),
+            Button("Record on Chosen", 'record', 'tryton-ok', default=True),
             ])
     record = StateTransition()
+    record_new = StateTransition()
     open_ = StateAction('party.act_party_form')
 
     def transition_check(self):
+        pool = Pool()
+        Candidate = pool.get('crm.first_contact.candidate')
         self.check_input()
+        self.duplicates.candidates = []
+        self.duplicates.party = None
         if not self.start.party:
-            candidates = self.find_duplicates(
-                self.start.organisation, self.start.email, self.start.phone)
-            if candidates:
-                self.duplicates.candidates = candidates
-                self.duplicates.party = None
+            matches = self.find_duplicate_matches(
+                self.start.organisation, self.start.email, self.start.phone,
+                self.start.city)
+            if matches:
+                self.duplicates.candidates = [
+                    Candidate(
+                        party=party, reasons=reasons, city=city, use=False)
+                    for party, reasons, city in matches]
                 return 'duplicates'
         return 'record'
 
     def default_duplicates(self, fields):
+        pool = Pool()
+        Candidate = pool.get('crm.first_contact.candidate')
+        candidates = [
+            Candidate(
+                party=c.party, reasons=c.reasons, city=c.city,
+                use=bool(c.use))
+            for c in self.duplicates.candidates]
         return {
             'company': self.start.company.id,
-            'candidates': [p.id for p in self.duplicates.candidates],
+            'candidates': candidates,
+            'candidate_parties': [c.party.id for c in candidates],
             'party': (self.duplicates.party.id
                 if self.duplicates.party else None),
             }
@@ -208,6 +287,10 @@ class FirstContact(Wizard):
             raise FirstContactError(gettext(
                     'crm_lifecycle.msg_first_contact_email',
                     email=start.email[:NAME_MAX]))
+        if start.city and len(start.city) > NAME_MAX:
+            raise FirstContactError(gettext(
+                    'crm_lifecycle.msg_first_contact_city_too_long',
+                    length=NAME_MAX))
         if start.phone and not normalize_phone(start.phone):
             raise FirstContactError(gettext(
                     'crm_lifecycle.msg_first_contact_phone',
@@ -216,22 +299,34 @@ class FirstContact(Wizard):
     @classmethod
     def find_duplicates(cls, name, email=None, phone=None, limit=20):
         "Return parties with the same name, e-mail or phone once normalized"
+        return [p for p, _, _ in cls.find_duplicate_matches(
+                name, email, phone, limit=limit)]
+
+    @classmethod
+    def find_duplicate_matches(
+            cls, name, email=None, phone=None, city=None, limit=20):
+        """Return [(party, reasons, city)] for the parties with the same
+        name, e-mail or phone once normalized; reasons are MATCH_REASONS
+        keys, the name counts as name and city when an address of the
+        party is in city"""
         pool = Pool()
         Party = pool.get('party.party')
         Mechanism = pool.get('party.contact_mechanism')
-        found = []
+        Address = pool.get('party.address')
+        found = defaultdict(set)
         key = normalize_name(name)
         if key:
             words = sorted(key.split(), key=len, reverse=True)
             for party in Party.search(
                     [('name', 'ilike', f'%{words[0]}%')], limit=200):
                 if normalize_name(party.name) == key:
-                    found.append(party)
+                    found[party].add('name')
         if email:
-            found.extend(m.party for m in Mechanism.search([
+            for mechanism in Mechanism.search([
                         ('type', '=', 'email'),
                         ('value', 'ilike', normalize_email(email)),
-                        ], limit=limit))
+                        ], limit=limit):
+                found[mechanism.party].add('email')
         digits = normalize_phone(phone)
         if len(digits) >= 6:
             for mechanism in Mechanism.search([
@@ -239,12 +334,35 @@ class FirstContact(Wizard):
                         ('value_compact', 'ilike', f'%{digits[-6:]}'),
                         ], limit=200):
                 if normalize_phone(mechanism.value) == digits:
-                    found.append(mechanism.party)
-        unique = []
-        for party in found:
-            if party not in unique:
-                unique.append(party)
-        return unique[:limit]
+                    found[mechanism.party].add('phone')
+        if not found:
+            return []
+        city_key = normalize_city(city)
+        cities = {}
+        # in upstream's order: party, sequence
+        for address in Address.search([
+                    ('party', 'in', [p.id for p in found]),
+                    ]):
+            party = address.party
+            if address.city:
+                cities.setdefault(party, address.city)
+            if (city_key and 'name' in found[party]
+                    and normalize_city(address.city) == city_key):
+                found[party].discard('name')
+                found[party].add('name_city')
+        order = [r for r, _ in MATCH_REASONS]
+        matches = [
+            (party, sorted(reasons, key=order.index), cities.get(party))
+            for party, reasons in found.items()]
+        # the strongest match first: e-mail, phone, name and city, name
+        matches.sort(key=lambda m: [order.index(r) for r in m[1]])
+        return matches[:limit]
+
+    _new_organisation = False
+
+    def transition_record_new(self):
+        self._new_organisation = True
+        return self.transition_record()
 
     def transition_record(self):
         pool = Pool()
@@ -259,14 +377,26 @@ class FirstContact(Wizard):
         with Transaction().set_context(company=start.company.id):
             today = Date.today()
 
-        party = start.party or getattr(self.duplicates, 'party', None)
+        party = start.party
+        if not party and not self._new_organisation:
+            chosen = self.duplicates.chosen_parties()
+            if len(chosen) > 1:
+                raise FirstContactError(gettext(
+                        'crm_lifecycle.msg_first_contact_choose_one',
+                        parties=', '.join(p.rec_name for p in chosen)))
+            elif not chosen and getattr(
+                    self.duplicates, 'candidates', None):
+                raise FirstContactError(gettext(
+                        'crm_lifecycle.msg_first_contact_choose'))
+            party = chosen[0] if chosen else None
         if not party:
+            city = (start.city or '').strip() or None
             party = Party(
                 name=start.organisation.strip(),
                 crm_channel=start.channel,
                 crm_event=start.event,
                 first_contact_date=today,
-                addresses=[Address()])
+                addresses=[Address(city=city)])
             party.save()
         contact = None
         mechanisms = []

@@ -451,8 +451,7 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
         cursor = Transaction().connection.cursor()
         cursor.execute(*cls._dormant_query(cls._dormant_limit_date()))
         enqueue(cls, 'mark_parties_dormant',
-            cls.browse([i for i, in cursor]),
-            run=lambda parties: cls._set_lifecycle_stage(parties, 'dormant'))
+            cls.browse([i for i, in cursor]), run=cls._mark_dormant)
 
     @classmethod
     def mark_parties_dormant(cls, parties):
@@ -464,8 +463,17 @@ class PartyLifecycleMixin(WorkflowFieldsMixin):
         cursor = Transaction().connection.cursor()
         cursor.execute(*cls._dormant_query(
                 cls._dormant_limit_date(), [p.id for p in parties]))
-        cls._set_lifecycle_stage(
-            cls.browse([i for i, in cursor]), 'dormant')
+        cls._mark_dormant(cls.browse([i for i, in cursor]))
+
+    @classmethod
+    def _mark_dormant(cls, parties):
+        "Mark the customers dormant and plan what follows"
+        cls._set_lifecycle_stage(parties, 'dormant')
+        cls._plan_dormant_followups(parties)
+
+    @classmethod
+    def _plan_dormant_followups(cls, parties):
+        "Plan the activities that win the dormant customers back"
 
 
 class SetStageStart(ModelView):

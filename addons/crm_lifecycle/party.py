@@ -5,13 +5,19 @@ import datetime
 from collections import defaultdict
 from decimal import Decimal
 
-from sql import Column
+from sql import Column, Null, Union
 from sql.aggregate import Max, Min, Sum
 from sql.conditionals import Case, Coalesce
 from trytond import backend
-from trytond.model import Index, fields
+from trytond.i18n import gettext
+from trytond.model import Index, ModelSQL, fields
+from trytond.modules.company.model import (
+    CompanyMultiValueMixin,
+    CompanyValueMixin,
+)
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
+from trytond.pyson import Eval
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction
 
@@ -57,7 +63,7 @@ def channel_field(string="Channel", **kwargs):
 
 
 class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
-        metaclass=PoolMeta):
+        CompanyMultiValueMixin, metaclass=PoolMeta):
     __name__ = 'party.party'
 
     crm_channel = channel_field(
@@ -71,6 +77,20 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
         'crm.activity', 'party', "Activities")
     crm_timeline = fields.One2Many(
         'crm.timeline', 'party', "Timeline", readonly=True)
+    crm_account_manager = fields.MultiValue(fields.Many2One(
+            'company.employee', "Account Manager",
+            domain=[
+                ('company', '=', Eval('context', {}).get('company', -1)),
+                ],
+            help="The employee who looks after the customer in the "
+            "company: the follow-ups of its quotations go to them."))
+    crm_account_managers = fields.One2Many(
+        'party.party.crm_account_manager', 'party', "Account Managers")
+    crm_internal = fields.Function(fields.Boolean(
+            "Internal",
+            help="The party of a company or of an employee: "
+            "no CRM contact."),
+        'get_crm_internal', searcher='search_crm_internal')
 
     crm_last_contact = fields.Function(
         fields.DateTime("Last Contact"), 'get_crm_figures',
@@ -122,6 +142,10 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
                     (t.crm_channel, Index.Equality(cardinality='low')),
                     (t.first_contact_date, Index.Range())),
                 })
+        # upstream's MultiValue reads record by record and cannot search:
+        # one query for a list, a sub-query for a search
+        cls.crm_account_manager.getter = 'get_crm_account_manager'
+        cls.crm_account_manager.searcher = 'search_crm_account_manager'
 
     @classmethod
     def default_first_contact_date(cls):
@@ -131,7 +155,177 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
     def copy(cls, parties, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('crm_activities', None)
+        # the copy is another customer: sales chooses its account manager
+        default.setdefault('crm_account_managers', None)
         return super().copy(parties, default=default)
+
+    @classmethod
+    def get_crm_account_manager(cls, parties, name):
+        "Return the account managers in the context's company, in one query"
+        pool = Pool()
+        Value = pool.get('party.party.crm_account_manager')
+        value = Value.__table__()
+        cursor = Transaction().connection.cursor()
+        company = Transaction().context.get('company')
+        managers = {p.id: None for p in parties}
+        # as get_multivalue: the company's value before one without company
+        company_where = value.company == Null
+        if company is not None:
+            company_where |= value.company == company
+        for sub_ids in map(list, grouped_slice(
+                list(managers), backend.MAX_QUERY_PARAMS)):
+            cursor.execute(*value.select(
+                    value.party, value.company, value.crm_account_manager,
+                    where=reduce_ids(value.party, sub_ids) & company_where,
+                    order_by=[value.id]))
+            without = {}
+            for party_id, company_id, employee_id in cursor:
+                if company_id is None:
+                    without.setdefault(party_id, employee_id)
+                else:
+                    managers[party_id] = employee_id
+            for party_id, employee_id in without.items():
+                if managers[party_id] is None:
+                    managers[party_id] = employee_id
+        return managers
+
+    @classmethod
+    def account_managers_of(cls, keys):
+        """Return {(company id, party id): employee} of the account managers
+        (None when not set), one query per company"""
+        pool = Pool()
+        Employee = pool.get('company.employee')
+        company2parties = defaultdict(set)
+        for company_id, party_id in keys:
+            company2parties[company_id].add(party_id)
+        managers = {}
+        for company_id, party_ids in company2parties.items():
+            with Transaction().set_context(company=company_id):
+                values = cls.get_crm_account_manager(
+                    cls.browse(sorted(party_ids)), 'crm_account_manager')
+            for party_id, employee_id in values.items():
+                managers[company_id, party_id] = (
+                    Employee(employee_id) if employee_id is not None
+                    else None)
+        return managers
+
+    @classmethod
+    def _plan_dormant_followups(cls, parties):
+        """Plan a call for the account managers of the customers gone
+        dormant, in each company where they have one"""
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Date = pool.get('ir.date')
+        Value = pool.get('party.party.crm_account_manager')
+        super()._plan_dormant_followups(parties)
+        value = Value.__table__()
+        cursor = Transaction().connection.cursor()
+        parties = {p.id: p for p in parties}
+        rows = []
+        for sub_ids in map(list, grouped_slice(
+                list(parties), backend.MAX_QUERY_PARAMS)):
+            cursor.execute(*value.select(
+                    value.company, value.party, value.crm_account_manager,
+                    where=reduce_ids(value.party, sub_ids)
+                    & (value.company != Null)
+                    & (value.crm_account_manager != Null),
+                    order_by=[value.company, value.party]))
+            rows.extend(cursor)
+        today = {}
+        for company_id in {c for c, _, _ in rows}:
+            with Transaction().set_context(company=company_id):
+                today[company_id] = Date.today()
+        activities = [Activity(
+                company=company_id,
+                activity_type='call',
+                direction='out',
+                subject=gettext(
+                    'crm_lifecycle.msg_dormant_followup_subject',
+                    party=parties[party_id].rec_name),
+                party=parties[party_id],
+                employee=employee_id,
+                date=datetime.datetime.combine(
+                    today[company_id], datetime.time(8)),
+                state='planned')
+            for company_id, party_id, employee_id in rows]
+        Activity.save(activities)
+
+    @classmethod
+    def _crm_account_manager_join(cls, tables):
+        "Return the tables of the value of the context's company"
+        pool = Pool()
+        Value = pool.get('party.party.crm_account_manager')
+        party, _ = tables[None]
+        if 'crm_account_manager' not in tables:
+            value = Value.__table__()
+            company = Transaction().context.get('company') or -1
+            tables['crm_account_manager'] = {
+                None: (value, (value.party == party.id)
+                    & (value.company == company)),
+                }
+        return tables['crm_account_manager']
+
+    @classmethod
+    def order_crm_account_manager(cls, tables):
+        pool = Pool()
+        Value = pool.get('party.party.crm_account_manager')
+        return Value.crm_account_manager.convert_order(
+            'crm_account_manager', cls._crm_account_manager_join(tables),
+            Value)
+
+    @classmethod
+    def search_crm_account_manager(cls, name, clause):
+        "Search the account managers of the context's company"
+        company = Transaction().context.get('company') or -1
+        _, operator, operand, *extra = clause
+        nested = clause[0][len(name):]
+        company = [('company', '=', company)]
+        # the parties without value have no account manager: a clause
+        # that None satisfies is the negation of its opposite
+        if not nested and operand is None and operator in {'=', '!='}:
+            return [('crm_account_managers',
+                    'not where' if operator == '=' else 'where',
+                    company + [('crm_account_manager', '!=', None)])]
+        if not nested and operator in {'!=', 'not in'}:
+            return [('crm_account_managers', 'not where', company + [
+                        ('crm_account_manager',
+                            '=' if operator == '!=' else 'in', operand)])]
+        return [('crm_account_managers', 'where', company + [
+                    ('crm_account_manager' + nested, operator, operand,
+                        *extra)])]
+
+    @classmethod
+    def _crm_internal_query(cls):
+        "Return the query of the ids of the companies' and employees' parties"
+        pool = Pool()
+        Company = pool.get('company.company')
+        Employee = pool.get('company.employee')
+        company = Company.__table__()
+        employee = Employee.__table__()
+        return Union(
+            company.select(company.party, where=company.party != Null),
+            employee.select(employee.party, where=employee.party != Null))
+
+    @classmethod
+    def get_crm_internal(cls, parties, name):
+        cursor = Transaction().connection.cursor()
+        internal = cls._crm_internal_query()
+        result = {p.id: False for p in parties}
+        for sub_ids in map(list, grouped_slice(
+                list(result), backend.MAX_QUERY_PARAMS)):
+            cursor.execute(*internal.select(internal.party,
+                    where=reduce_ids(internal.party, sub_ids)))
+            result.update((i, True) for i, in cursor)
+        return result
+
+    @classmethod
+    def search_crm_internal(cls, name, clause):
+        _, operator, value = clause[:3]
+        if operator not in {'=', '!='}:
+            return []
+        internal = bool(value) == (operator == '=')
+        return [('id', 'in' if internal else 'not in',
+                cls._crm_internal_query())]
 
     @classmethod
     def _crm_figure_queries(cls, party_ids, names):
@@ -301,6 +495,37 @@ class Party(PartyLifecycleUpgradeMixin, PartyLifecycleMixin, SafeValuesMixin,
             return Company(company).currency.digits
 
 
+class PartyAccountManager(SafeValuesMixin, ModelSQL, CompanyValueMixin):
+    __string__ = "Party Account Manager"
+    __name__ = 'party.party.crm_account_manager'
+
+    party = fields.Many2One(
+        'party.party', "Party", ondelete='CASCADE', required=True,
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
+    crm_account_manager = fields.Many2One(
+        'company.employee', "Account Manager",
+        domain=[
+            ('company', '=', Eval('company', -1)),
+            ])
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        t = cls.__table__()
+        cls._sql_indexes.update({
+                Index(t,
+                    (t.party, Index.Range()),
+                    (t.company, Index.Range())),
+                # My Customers: the parties of an employee
+                Index(t,
+                    (t.crm_account_manager, Index.Range()),
+                    (t.company, Index.Range())),
+                })
+
+
 class Replace(metaclass=PoolMeta):
     __name__ = 'party.replace'
 
@@ -314,10 +539,51 @@ class Replace(metaclass=PoolMeta):
 
     def transition_replace(self):
         pool = Pool()
+        Party = pool.get('party.party')
         PartyFigures = pool.get('crm.party.figures')
-        parties = [self.ask.source.id, self.ask.destination.id]
+        source, destination = self.ask.source, self.ask.destination
+        parties = [source.id, destination.id]
         state = super().transition_replace()
         # the documents moved with their tables' party columns
         PartyFigures.refresh(parties)
+        destination, = Party.browse([destination.id])
+        self._replace_first_contact(source, destination)
+        # the kept party is at least as far as the documents it received
+        Party.update_lifecycle_stage([destination], reactivate=True)
         return state
+
+    @classmethod
+    def _replace_first_contact(cls, source, destination):
+        "The earlier first contact, with its channel and event, is kept"
+        pool = Pool()
+        Party = pool.get('party.party')
+        fields_ = ['first_contact_date', 'crm_channel', 'crm_event']
+        if source.first_contact_date and (
+                not destination.first_contact_date
+                or source.first_contact_date
+                < destination.first_contact_date):
+            first, other = source, destination
+        else:
+            first, other = destination, source
+        values = {}
+        for name in fields_:
+            value = getattr(first, name) or getattr(other, name)
+            if value != getattr(destination, name):
+                values[name] = getattr(value, 'id', value)
+        if values:
+            Party.write([destination], values)
+
+
+class ReplaceAsk(metaclass=PoolMeta):
+    __name__ = 'party.replace.ask'
+
+    @classmethod
+    def default_destination(cls):
+        "With two parties selected, the other one replaces the current one"
+        context = Transaction().context
+        if context.get('active_model') == 'party.party':
+            others = set(context.get('active_ids') or []) - {
+                context.get('active_id')}
+            if len(others) == 1:
+                return others.pop()
 

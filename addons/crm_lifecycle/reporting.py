@@ -6,9 +6,11 @@ import statistics
 from collections import defaultdict
 
 from dateutil.relativedelta import relativedelta
-from sql import Literal, Null
+from sql import Literal, Null, Union
 from sql.aggregate import Count, Min, Sum
 from sql.conditionals import Case, Coalesce
+from sql.functions import DateTrunc, Round
+from trytond.i18n import gettext
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
@@ -65,7 +67,8 @@ class Context(ModelView):
 
 
 class FunnelMixin(CompanyCurrencyMixin, ModelSQL, ModelView):
-    "Conversion of first contacts grouped by a party field"
+    """Conversion of the first contacts of the period, grouped by a party
+    field: of the parties met, how many reached at least each stage"""
     __slots__ = ()
     _group_field = None
 
@@ -76,7 +79,9 @@ class FunnelMixin(CompanyCurrencyMixin, ModelSQL, ModelView):
     order_amount = Monetary(
         "Order Amount", currency='currency', digits='currency')
     win_rate = fields.Function(
-        fields.Float("Win Rate", digits=(1, 4)), 'get_win_rate')
+        fields.Float("Win Rate", digits=(1, 4),
+            help="The share of the first contacts that became customers."),
+        'get_win_rate')
     median_days = fields.Function(
         fields.Float("Median Days to Order", digits=(16, 1),
             help="From the first contact to the first order."),
@@ -92,7 +97,7 @@ class FunnelMixin(CompanyCurrencyMixin, ModelSQL, ModelView):
     @classmethod
     def _cohort_where(cls, party):
         context = Transaction().context
-        where = Literal(True)
+        where = party.first_contact_date != Null
         if context.get('from_date'):
             where &= party.first_contact_date >= context['from_date']
         if context.get('to_date'):
@@ -100,83 +105,125 @@ class FunnelMixin(CompanyCurrencyMixin, ModelSQL, ModelView):
         return where
 
     @classmethod
-    def table_query(cls):
+    def _cohort(cls):
+        """Return the query of the cohort's parties with the stage each
+        reached at least (0 contact … 3 customer), its first order date and
+        its order amount in the company's currency
+
+        The stages come from the company's documents: an order or a posted
+        invoice makes a customer, a quotation a quoted party, an
+        opportunity a lead, and a stage includes those before it."""
         pool = Pool()
         Party = pool.get('party.party')
         Opportunity = pool.get('sale.opportunity')
         Sale = pool.get('sale.sale')
+        Invoice = pool.get('account.invoice')
+        Activity = pool.get('crm.activity')
         context = Transaction().context
         company = context.get('company')
         party = Party.__table__()
         opportunity = Opportunity.__table__()
         sale = Sale.__table__()
+        invoice = Invoice.__table__()
+        activity = Activity.__table__()
         order_states = Party._lifecycle_order_states()
+        invoice_states = Party._lifecycle_invoice_states()
 
         leads = opportunity.select(
             opportunity.party,
             where=opportunity.company == company,
             group_by=opportunity.party)
-        sales = sale.select(
+        quotes = sale.select(
             sale.party,
-            Sum(Case(
-                    (sale.quotation_date != Null, Literal(1)),
-                    else_=Literal(0))).as_('quoted'),
-            Sum(Case(
-                    (sale.state.in_(order_states), Literal(1)),
-                    else_=Literal(0))).as_('ordered'),
-            Sum(Case(
-                    (sale.state.in_(order_states),
-                        Coalesce(sale.untaxed_amount_cache, 0)),
-                    else_=Literal(0))).as_('amount'),
-            where=sale.company == company,
+            where=(sale.company == company) & (sale.quotation_date != Null),
             group_by=sale.party)
+        sale_amount = company_amount(
+            sale, Coalesce(sale.untaxed_amount_cache, 0),
+            Coalesce(sale.sale_date, sale.quotation_date))
+        ordered = Union(
+            sale_amount.from_item.select(
+                sale.party.as_('party'), sale.sale_date.as_('date'),
+                sale_amount.amount.as_('amount'),
+                where=(sale.company == company)
+                & sale.state.in_(order_states)),
+            invoice.select(
+                invoice.party.as_('party'), invoice.invoice_date.as_('date'),
+                Literal(0).as_('amount'),
+                where=(invoice.company == company)
+                & (invoice.type == 'out')
+                & invoice.state.in_(invoice_states)),
+            all_=True)
+        orders = ordered.select(
+            ordered.party.as_('party'),
+            Min(ordered.date).as_('date'),
+            Sum(ordered.amount).as_('amount'),
+            group_by=ordered.party)
+        stage = Case(
+            (orders.party != Null, Literal(3)),
+            (quotes.party != Null, Literal(2)),
+            (leads.party != Null, Literal(1)),
+            else_=Literal(0))
+
+        # As the upgrade: the companies' own parties and the employees are
+        # never contacts, suppliers only with a customer document
+        where = cls._cohort_where(party)
+        for kind, query in Party._lifecycle_excluded_queries(None):
+            if kind == 'internal':
+                where &= ~party.id.in_(query)
+            else:
+                where &= (~party.id.in_(query) | (stage > 0)
+                    | party.id.in_(activity.select(
+                            activity.party,
+                            where=activity.company == company)))
         group = getattr(party, cls._group_field)
         return (party
             .join(leads, 'LEFT', condition=leads.party == party.id)
-            .join(sales, 'LEFT', condition=sales.party == party.id)
+            .join(quotes, 'LEFT', condition=quotes.party == party.id)
+            .join(orders, 'LEFT', condition=orders.party == party.id)
             .select(
-                Min(party.id).as_('id'),
-                group.as_(cls._group_field),
-                Count(party.id).as_('contacts'),
-                Count(leads.party).as_('leads'),
-                Sum(Case((sales.quoted > 0, Literal(1)),
-                        else_=Literal(0))).as_('quoted'),
-                Sum(Case((sales.ordered > 0, Literal(1)),
-                        else_=Literal(0))).as_('customers'),
-                Sum(Coalesce(sales.amount, 0)).as_('order_amount'),
-                where=cls._cohort_where(party)
-                & (party.first_contact_date != Null),
-                group_by=[group]))
+                party.id.as_('party'),
+                group.as_('group_'),
+                party.first_contact_date.as_('first_contact'),
+                stage.as_('stage'),
+                orders.date.as_('first_order'),
+                Coalesce(orders.amount, 0).as_('amount'),
+                where=where))
+
+    @classmethod
+    def table_query(cls):
+        cohort = cls._cohort()
+
+        def reached(rank):
+            return Sum(Case(
+                    (cohort.stage >= rank, Literal(1)), else_=Literal(0)))
+        return cohort.select(
+            Min(cohort.party).as_('id'),
+            cohort.group_.as_(cls._group_field),
+            Count(cohort.party).as_('contacts'),
+            reached(1).as_('leads'),
+            reached(2).as_('quoted'),
+            reached(3).as_('customers'),
+            cls.order_amount.sql_cast(Sum(cohort.amount)).as_('order_amount'),
+            group_by=[cohort.group_])
 
     def get_win_rate(self, name):
-        if self.leads:
-            return round(self.customers / self.leads, 4)
+        if self.contacts:
+            return round(self.customers / self.contacts, 4)
         return 0.0
 
     @classmethod
     def get_median_days(cls, rows, name):
-        "Median days from first contact to the first order, per row"
-        pool = Pool()
-        Party = pool.get('party.party')
-        History = pool.get('crm.lifecycle.history')
+        "Median days from the first contact to the first order, per row"
         cursor = Transaction().connection.cursor()
-        party = Party.__table__()
-        history = History.__table__()
-        group = getattr(party, cls._group_field)
-        cursor.execute(*party.join(
-                history, condition=history.party == party.id).select(
-                group, party.first_contact_date, Min(history.date),
-                where=cls._cohort_where(party)
-                & (history.to_stage == 'customer'),
-                group_by=[party.id, group, party.first_contact_date]))
+        cohort = cls._cohort()
+        cursor.execute(*cohort.select(
+                cohort.group_, cohort.first_contact, cohort.first_order,
+                where=cohort.first_order != Null))
         days = defaultdict(list)
         for key, first_contact, ordered in cursor:
-            if isinstance(first_contact, str):
-                first_contact = datetime.date.fromisoformat(first_contact)
-            if isinstance(ordered, str):
-                ordered = datetime.datetime.fromisoformat(ordered)
-            if first_contact and ordered:
-                days[key].append(max((ordered.date() - first_contact).days, 0))
+            first_contact, ordered = _date(first_contact), _date(ordered)
+            # a first contact recorded after the order counts as same day
+            days[key].append(max((ordered - first_contact).days, 0))
         result = {}
         for row in rows:
             key = getattr(row, cls._group_field)
@@ -194,6 +241,17 @@ class FunnelChannel(FunnelMixin):
     _group_field = 'crm_channel'
 
     crm_channel = fields.Selection(CHANNELS, "Channel", sort=False)
+    channel_name = fields.Function(
+        fields.Char("Channel Name"), 'get_channel_name')
+
+    def get_channel_name(self, name):
+        # the graph shows the value of its x field as it is: the label,
+        # in the user's language, and never empty
+        if not self.crm_channel:
+            return gettext('crm_lifecycle.msg_reporting_no_channel')
+        names = dict(self.fields_get(['crm_channel'])
+            ['crm_channel']['selection'])
+        return names.get(self.crm_channel, self.crm_channel)
 
 
 class FunnelEvent(FunnelMixin):
@@ -203,3 +261,208 @@ class FunnelEvent(FunnelMixin):
     _group_field = 'crm_event'
 
     crm_event = fields.Many2One('marketing.campaign', "Event")
+    event_name = fields.Function(
+        fields.Char("Event Name"), 'get_event_name')
+
+    def get_event_name(self, name):
+        if not self.crm_event:
+            return gettext('crm_lifecycle.msg_reporting_no_event')
+        return self.crm_event.rec_name
+
+
+class ForecastContext(ModelView):
+    __string__ = "CRM Forecast Context"
+    __name__ = 'crm.reporting.forecast.context'
+
+    company = fields.Many2One('company.company', "Company", required=True)
+    from_month = fields.Date(
+        "From Month",
+        domain=[
+            If(Eval('to_month') & Eval('from_month'),
+                ('from_month', '<=', Eval('to_month')),
+                ()),
+            ],
+        help="The expected closings from the month of this day.")
+    to_month = fields.Date(
+        "To Month",
+        domain=[
+            If(Eval('from_month') & Eval('to_month'),
+                ('to_month', '>=', Eval('from_month')),
+                ()),
+            ],
+        help="The expected closings until the month of this day.")
+
+    @classmethod
+    def default_company(cls):
+        return Transaction().context.get('company')
+
+    @classmethod
+    def default_from_month(cls):
+        pool = Pool()
+        Date = pool.get('ir.date')
+        context = Transaction().context
+        if 'from_month' in context:
+            return context['from_month']
+        return Date.today().replace(day=1)
+
+    @classmethod
+    def default_to_month(cls):
+        pool = Pool()
+        Date = pool.get('ir.date')
+        context = Transaction().context
+        if 'to_month' in context:
+            return context['to_month']
+        return Date.today().replace(day=1) + relativedelta(months=11)
+
+
+class Forecast(ModelSQL, ModelView):
+    """The open opportunities weighted by their conversion probability, by
+    expected month and employee, in the company's currency"""
+    __string__ = "Weighted Pipeline Forecast"
+    __name__ = 'crm.reporting.forecast'
+
+    company = fields.Many2One('company.company', "Company")
+    month = fields.Date("Month", help="The month of the expected closing.")
+    month_name = fields.Function(
+        fields.Char("Expected Month"), 'get_month_name')
+    employee = fields.Many2One('company.employee', "Employee")
+    employee_name = fields.Function(
+        fields.Char("Employee Name"), 'get_employee_name')
+    opportunities = fields.Integer("Opportunities")
+    amount = Monetary(
+        "Amount", currency='currency', digits='currency',
+        help="The estimated revenue of the opportunities.")
+    weighted_amount = Monetary(
+        "Weighted Amount", currency='currency', digits='currency',
+        help="The amounts times the conversion probabilities.")
+    currency = fields.Function(
+        fields.Many2One('currency.currency', "Currency"), 'get_currency')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [
+            ('month', 'ASC NULLS LAST'), ('employee', 'ASC NULLS LAST'),
+            ('id', 'ASC')]
+
+    @classmethod
+    def _open_states(cls):
+        pool = Pool()
+        Party = pool.get('party.party')
+        return Party._lifecycle_opportunity_open_states()
+
+    @classmethod
+    def table_query(cls):
+        pool = Pool()
+        Company = pool.get('company.company')
+        Opportunity = pool.get('sale.opportunity')
+        context = Transaction().context
+        opportunity = Opportunity.__table__()
+        company_id = context.get('company')
+        digits = 2
+        if company_id is not None and company_id >= 0:
+            digits = Company(company_id).currency.digits
+
+        # no expected closing: the opportunity is forecast but not dated
+        month = cls.month.sql_cast(DateTrunc('month', opportunity.end_date))
+        where = ((opportunity.company == company_id)
+            & opportunity.state.in_(cls._open_states()))
+        from_month = context.get('from_month')
+        if from_month:
+            where &= ((opportunity.end_date == Null)
+                | (opportunity.end_date >= from_month.replace(day=1)))
+        to_month = context.get('to_month')
+        if to_month:
+            where &= ((opportunity.end_date == Null)
+                | (opportunity.end_date < (
+                        to_month.replace(day=1) + relativedelta(months=1))))
+        amount = company_amount(
+            opportunity, Coalesce(opportunity.amount, 0),
+            opportunity.start_date)
+        probability = cls.amount.sql_cast(opportunity.conversion_probability)
+
+        # grouped outside: PostgreSQL does not see that the month computed
+        # with a parameter in the columns is the one in the GROUP BY
+        opportunities = amount.from_item.select(
+            opportunity.id.as_('id'),
+            opportunity.company.as_('company'),
+            month.as_('month'),
+            opportunity.employee.as_('employee'),
+            amount.amount.as_('amount'),
+            (amount.amount * probability).as_('weighted_amount'),
+            where=where)
+
+        def total(column):
+            return Round(cls.amount.sql_cast(Sum(column)), digits)
+        return opportunities.select(
+            Min(opportunities.id).as_('id'),
+            opportunities.company.as_('company'),
+            opportunities.month.as_('month'),
+            opportunities.employee.as_('employee'),
+            Count(opportunities.id).as_('opportunities'),
+            total(opportunities.amount).as_('amount'),
+            total(opportunities.weighted_amount).as_('weighted_amount'),
+            group_by=[opportunities.company, opportunities.month,
+                opportunities.employee])
+
+    def get_month_name(self, name):
+        pool = Pool()
+        Lang = pool.get('ir.lang')
+        if not self.month:
+            return gettext('crm_lifecycle.msg_reporting_no_month')
+        return Lang.get().strftime(self.month, '%B %Y')
+
+    def get_employee_name(self, name):
+        if not self.employee:
+            return gettext('crm_lifecycle.msg_reporting_no_employee')
+        return self.employee.rec_name
+
+    def get_currency(self, name):
+        if self.company:
+            return self.company.currency.id
+
+
+class _CompanyAmount:
+    "An amount of documents in the company's currency"
+    __slots__ = ('from_item', 'amount')
+
+
+def company_amount(table, amount, date):
+    """Return the amount of the documents of table converted to the
+    currency of the context's company at date, as upstream's reporting
+    does with the currency rates; a document in the company's currency
+    needs no rate"""
+    pool = Pool()
+    Company = pool.get('company.company')
+    Currency = pool.get('currency.currency')
+    company_id = Transaction().context.get('company')
+    currency_id = None
+    if company_id is not None and company_id >= 0:
+        currency_id = Company(company_id).currency.id
+    # sub-queries, not WITH: SQLite takes no WITH in a member of a UNION
+    document_rate = Currency.currency_rate_sql()
+    company_rate = Currency.currency_rate_sql()
+
+    def rate_at(rate, currency):
+        return ((rate.currency == currency)
+            & (rate.start_date <= date)
+            & ((rate.end_date == Null) | (rate.end_date > date)))
+    result = _CompanyAmount()
+    result.from_item = (table
+        .join(document_rate, 'LEFT',
+            condition=rate_at(document_rate, table.currency))
+        .join(company_rate, 'LEFT',
+            condition=rate_at(company_rate, currency_id)))
+    result.amount = Case(
+        (table.currency == currency_id, amount),
+        else_=amount * company_rate.rate / document_rate.rate)
+    return result
+
+
+def _date(value):
+    # SQLite returns the dates of a query as text
+    if isinstance(value, str):
+        value = datetime.date.fromisoformat(value[:10])
+    elif isinstance(value, datetime.datetime):
+        value = value.date()
+    return value

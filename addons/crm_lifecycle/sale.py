@@ -153,7 +153,8 @@ class Sale(
         origin = getattr(self, 'origin', None)
         return getattr(origin, 'employee', None)
 
-    def _get_quotation_followup(self, date):
+    def _get_quotation_followup(self, date, employee=None):
+        "Return the follow-up activity, for employee when given"
         pool = Pool()
         Activity = pool.get('crm.activity')
         return Activity(
@@ -167,7 +168,7 @@ class Sale(
             party=self.party,
             contact=self.contact,
             resource=self,
-            employee=self.crm_salesperson,
+            employee=employee or self.crm_salesperson,
             date=datetime.datetime.combine(date, datetime.time(8)),
             state='planned',
             )
@@ -239,14 +240,20 @@ class Sale(
         plan_quotation_followups)"""
         pool = Pool()
         Activity = pool.get('crm.activity')
+        Party = pool.get('party.party')
         # Once per quotation also when two runs meet: a concurrent run
         # that planned these sales makes this one retry and skip them.
         lock(sales)
         sales = cls.search([
                 ('id', 'in', [s.id for s in sales]),
                 ] + cls._quotation_followup_domain())
-        to_plan = [(sale, sale._get_quotation_followup(today))
-            for sale, today in cls._quotation_followups_due(sales)]
+        due = list(cls._quotation_followups_due(sales))
+        # the customer's account manager follows up, else the salesperson
+        managers = Party.account_managers_of(
+            (s.company.id, s.party.id) for s, _ in due)
+        to_plan = [(sale, sale._get_quotation_followup(today,
+                    employee=managers.get((sale.company.id, sale.party.id))))
+            for sale, today in due]
         Activity.save([a for _, a in to_plan])
         for sale, activity in to_plan:
             sale.crm_quotation_followup = activity

@@ -1,18 +1,21 @@
 # This file is part of the CRM lifecycle suite. The COPYRIGHT file at the
 # top level of this repository contains the full copyright notices and
 # license terms.
+from collections import defaultdict
+
 from sql import Cast, Column, Literal, Null
 from sql.aggregate import Sum
-from sql.conditionals import Coalesce
-from sql.functions import CurrentTimestamp
+from sql.conditionals import Case, Coalesce
+from sql.functions import CurrentTimestamp, Substring
 from sql.operators import Concat, Like
 from trytond import backend
 from trytond.model import Index, ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, PYSONEncoder
 from trytond.tools import grouped_slice, reduce_ids
-from trytond.transaction import Transaction
+from trytond.transaction import Transaction, without_check_access
+from trytond.wizard import StateAction, Wizard
 
 from .activity import ACTIVITY_TYPES
 from .common import model_selection
@@ -20,7 +23,18 @@ from .common import model_selection
 # The sources of this module's timeline rows
 DOCUMENTS = [
     'crm.activity', 'sale.opportunity', 'sale.sale', 'account.invoice',
-    'crm.lifecycle.history']
+    'crm.lifecycle.history', 'ir.email']
+# The documents with a party whose sent e-mails (ir.email) are the party's:
+# {model: (party column, company column)}
+EMAIL_RESOURCES = {
+    'party.party': ('id', None),
+    'crm.activity': ('party', 'company'),
+    'sale.opportunity': ('party', 'company'),
+    'sale.sale': ('party', 'company'),
+    'account.invoice': ('party', 'company'),
+    }
+# The time of day of a document that has only a day and was not made on it
+DAY_TIME = ' 12:00:00'
 
 
 class Timeline(ModelSQL, ModelView):
@@ -43,6 +57,7 @@ class Timeline(ModelSQL, ModelView):
             ('sale', "Quotation / Order"),
             ('invoice', "Invoice"),
             ('stage', "Stage Change"),
+            ('payment', "Payment"),
             ], "Kind", readonly=True)
     summary = fields.Char("Summary", readonly=True)
     amount = Monetary(
@@ -56,6 +71,8 @@ class Timeline(ModelSQL, ModelView):
         fields.Char("State"), 'get_state_string')
     document = fields.Reference(
         "Document", selection='get_documents', readonly=True, required=True)
+    document_name = fields.Function(
+        fields.Char("Document"), 'get_document_name')
     employee = fields.Many2One(
         'company.employee', "Employee", readonly=True, ondelete='SET NULL')
     company = fields.Many2One(
@@ -75,6 +92,12 @@ class Timeline(ModelSQL, ModelView):
                 Index(t, (t.document, Index.Equality())),
                 })
         cls._order = [('date', 'DESC'), ('id', 'DESC')]
+        cls._buttons.update({
+                'open_document': {
+                    'icon': 'tryton-forward',
+                    'depends': ['document'],
+                    },
+                })
 
     @classmethod
     def __register__(cls, module):
@@ -96,6 +119,17 @@ class Timeline(ModelSQL, ModelView):
     @classmethod
     def get_documents(cls):
         return model_selection(cls._get_documents())
+
+    @classmethod
+    def _day_time(cls, day, created):
+        """Return the date-time of a document that has only a day: the
+        moment of its creation when it was made on that day, else the day
+        at noon (UTC), which stays on the day in the company's time zone"""
+        date = fields.Date("Day")
+        return Case(
+            (date.sql_cast(created) == day, created),
+            else_=cls.date.sql_cast(
+                Concat(Cast(day, 'VARCHAR'), DAY_TIME)))
 
     @classmethod
     def _columns(cls, table, model_name, party, date, kind, summary,
@@ -151,7 +185,11 @@ class Timeline(ModelSQL, ModelView):
                 activity, activity.party != Null),
             ('sale.opportunity', opportunity, cls._columns(
                     opportunity, 'sale.opportunity',
-                    party=opportunity.party, date=opportunity.start_date,
+                    party=opportunity.party,
+                    date=Coalesce(
+                        cls._day_time(
+                            opportunity.start_date, opportunity.create_date),
+                        opportunity.create_date),
                     kind=Literal('opportunity'),
                     summary=Coalesce(
                         opportunity.description, opportunity.number),
@@ -163,8 +201,10 @@ class Timeline(ModelSQL, ModelView):
                     sale, 'sale.sale',
                     party=sale.party,
                     date=Coalesce(
-                        sale.sale_date, sale.quotation_date,
-                        Sale.sale_date.sql_cast(sale.create_date)),
+                        cls._day_time(
+                            Coalesce(sale.sale_date, sale.quotation_date),
+                            sale.create_date),
+                        sale.create_date),
                     kind=Literal('sale'),
                     summary=Concat(Concat(
                             Coalesce(sale.number, ''), ' '),
@@ -178,8 +218,9 @@ class Timeline(ModelSQL, ModelView):
                     invoice, 'account.invoice',
                     party=invoice.party,
                     date=Coalesce(
-                        invoice.invoice_date,
-                        Invoice.invoice_date.sql_cast(invoice.create_date)),
+                        cls._day_time(
+                            invoice.invoice_date, invoice.create_date),
+                        invoice.create_date),
                     kind=Literal('invoice'),
                     summary=Concat(Concat(
                             Coalesce(invoice.number, ''), ' '),
@@ -195,7 +236,85 @@ class Timeline(ModelSQL, ModelView):
                     summary=Coalesce(history.from_stage, ''),
                     state=history.to_stage),
                 history, Literal(True)),
+            *cls._email_sources(),
+            cls._payment_source(),
             ]
+
+    @classmethod
+    def _email_resources(cls):
+        "Return {model: (party column, company column)} of e-mail resources"
+        return dict(EMAIL_RESOURCES)
+
+    @classmethod
+    def _email_sources(cls):
+        """Return the sources of the sent e-mails, one per model of their
+        resource: the party is the resource's"""
+        pool = Pool()
+        Email = pool.get('ir.email')
+        User = pool.get('res.user')
+        sources = []
+        for model, (party, company) in cls._email_resources().items():
+            Model = pool.get(model)
+            email = Email.__table__()
+            user = User.__table__()
+            resource = Model.__table__()
+            prefix = model + ','
+            # the id of the resource only for the e-mails of the model, so
+            # that no other resource's id is cast
+            resource_id = Cast(Case(
+                    (Like(email.resource, prefix + '%'),
+                        Substring(email.resource, len(prefix) + 1)),
+                    else_=Null), Model.id.sql_type().base)
+            sources.append(('ir.email', email, cls._columns(
+                        email, 'ir.email',
+                        party=Column(resource, party),
+                        date=email.create_date,
+                        kind=Literal('email'),
+                        summary=Coalesce(email.subject, ''),
+                        employee=user.employee,
+                        company=(
+                            Column(resource, company) if company else None)),
+                    email.join(resource,
+                        condition=resource.id == resource_id
+                        ).join(user, 'LEFT',
+                        condition=email.create_uid == user.id),
+                    Like(email.resource, prefix + '%')))
+        return sources
+
+    @classmethod
+    def _payment_source(cls):
+        """Return the source of the payments of customer invoices: their
+        payment lines, as rows of the invoice (a move line is readable by
+        accounting only)"""
+        pool = Pool()
+        Invoice = pool.get('account.invoice')
+        PaymentLine = pool.get('account.invoice-account.move.line')
+        Line = pool.get('account.move.line')
+        Move = pool.get('account.move')
+        Company = pool.get('company.company')
+        invoice = Invoice.__table__()
+        payment_line = PaymentLine.__table__()
+        line = Line.__table__()
+        move = Move.__table__()
+        company = Company.__table__()
+        return ('account.invoice', invoice, cls._columns(
+                invoice, 'account.invoice',
+                party=invoice.party,
+                date=Coalesce(
+                    cls._day_time(move.date, line.create_date),
+                    line.create_date),
+                kind=Literal('payment'),
+                summary=Coalesce(invoice.number, ''),
+                amount=line.credit - line.debit,
+                currency=company.currency,
+                company=move.company),
+            invoice.join(payment_line,
+                condition=payment_line.invoice == invoice.id
+                ).join(line,
+                condition=payment_line.line == line.id
+                ).join(move, condition=line.move == move.id
+                ).join(company, condition=move.company == company.id),
+            invoice.type == 'out')
 
     @classmethod
     def _fill(cls, models, ids=None, party_ids=None):
@@ -249,6 +368,25 @@ class Timeline(ModelSQL, ModelView):
                 cls._fill([model], ids=sub_ids)
 
     @classmethod
+    def refresh_emails(cls, model, ids):
+        "Replace the rows of the e-mails sent from the documents of model"
+        pool = Pool()
+        Email = pool.get('ir.email')
+        if model not in cls._email_resources():
+            return
+        cursor = Transaction().connection.cursor()
+        email = Email.__table__()
+        email_ids = []
+        for sub_ids in grouped_slice(
+                sorted(set(ids)), backend.MAX_QUERY_PARAMS):
+            cursor.execute(*email.select(email.id,
+                    where=email.resource.in_(
+                        [f'{model},{i}' for i in sub_ids])))
+            email_ids.extend(i for i, in cursor)
+        if email_ids:
+            cls.refresh('ir.email', email_ids)
+
+    @classmethod
     def refresh_parties(cls, model, party_ids):
         """Replace the rows of model of the parties (after a set-based
         change of the source that did not go through the ORM)"""
@@ -293,6 +431,62 @@ class Timeline(ModelSQL, ModelView):
             for r in rows}
 
     @classmethod
+    def get_document_name(cls, rows, name):
+        """Return the names of the documents, read once per model; the
+        row already shows what the name tells, so it is read without the
+        access rules of the documents"""
+        pool = Pool()
+        IrModel = pool.get('ir.model')
+        ids = defaultdict(set)
+        for row in rows:
+            if row.document:
+                ids[row.document.__name__].add(row.document.id)
+        names = {}
+        with without_check_access():
+            for model, model_ids in ids.items():
+                Model = pool.get(model)
+                for record in Model.browse(
+                        Model.search([('id', 'in', list(model_ids))])):
+                    names[model, record.id] = record.rec_name
+        result = {}
+        for row in rows:
+            document = row.document
+            if not document:
+                result[row.id] = None
+                continue
+            name = names.get((document.__name__, document.id))
+            if name in {None, f'({document.id})'}:
+                # a document without a name of its own (a draft, an e-mail)
+                name = (row.summary or '').strip() or ' '.join([
+                        IrModel.get_name(document.__name__),
+                        f'({document.id})'])
+            result[row.id] = name
+        return result
+
+    @classmethod
+    @ModelView.button_action('crm_lifecycle.wizard_timeline_open_document')
+    def open_document(cls, rows):
+        pass
+
+    def get_document_action(self):
+        """Return the values of the window action that opens the row's
+        document"""
+        pool = Pool()
+        IrModel = pool.get('ir.model')
+        document = self.document
+        encoder = PYSONEncoder()
+        return {
+            'name': IrModel.get_name(document.__name__),
+            'res_model': document.__name__,
+            'res_id': [document.id],
+            'pyson_domain': encoder.encode([('id', '=', document.id)]),
+            'pyson_order': encoder.encode([]),
+            'pyson_search_value': encoder.encode([]),
+            'views': [(None, 'form'), (None, 'tree')],
+            'domains': [],
+            }
+
+    @classmethod
     def get_description(cls, rows, name):
         # A stage row keeps the stage it came from in its summary.
         stages = cls._state_selections()['stage']
@@ -325,6 +519,19 @@ class TimelineSourceMixin:
         # on delete, called before the rows go
         Timeline.refresh(
             cls.__name__, [r.id for r in records], delete=mode == 'delete')
+        if mode == 'write' and (
+                field_names is None or field_names & {'party', 'company'}):
+            # the e-mails sent from the documents follow their party
+            Timeline.refresh_emails(cls.__name__, [r.id for r in records])
+
+    @classmethod
+    def on_delete(cls, records):
+        Timeline = Pool().get('crm.timeline')
+        callback = super().on_delete(records)
+        ids = [r.id for r in records]
+        # once the documents are gone
+        callback.append(lambda: Timeline.refresh_emails(cls.__name__, ids))
+        return callback
 
 
 class Activity(TimelineSourceMixin, metaclass=PoolMeta):
@@ -383,3 +590,79 @@ class Invoice(TimelineSourceMixin, metaclass=PoolMeta):
 
 class LifecycleHistory(TimelineSourceMixin, metaclass=PoolMeta):
     __name__ = 'crm.lifecycle.history'
+
+
+class Email(TimelineSourceMixin, metaclass=PoolMeta):
+    __name__ = 'ir.email'
+
+
+def _payment_invoice_ids(line_ids):
+    "Return the ids of the invoices of which the move lines are payments"
+    pool = Pool()
+    PaymentLine = pool.get('account.invoice-account.move.line')
+    payment_line = PaymentLine.__table__()
+    cursor = Transaction().connection.cursor()
+    invoice_ids = set()
+    for sub_ids in grouped_slice(line_ids, backend.MAX_QUERY_PARAMS):
+        cursor.execute(*payment_line.select(payment_line.invoice,
+                where=reduce_ids(payment_line.line, list(sub_ids))))
+        invoice_ids.update(i for i, in cursor)
+    return sorted(invoice_ids)
+
+
+class MoveLine(metaclass=PoolMeta):
+    __name__ = 'account.move.line'
+
+    # A payment line is a row of its invoices.
+
+    @classmethod
+    def on_modification(cls, mode, lines, field_names=None):
+        super().on_modification(mode, lines, field_names=field_names)
+        if mode == 'write' and (field_names is None or field_names & {
+                    'move', 'debit', 'credit'}):
+            invoice_ids = _payment_invoice_ids([line.id for line in lines])
+            if invoice_ids:
+                Timeline = Pool().get('crm.timeline')
+                Timeline.refresh('account.invoice', invoice_ids)
+
+    @classmethod
+    def on_delete(cls, lines):
+        Timeline = Pool().get('crm.timeline')
+        callback = super().on_delete(lines)
+        # the database deletes their payment links with them
+        if invoice_ids := _payment_invoice_ids([line.id for line in lines]):
+            callback.append(
+                lambda: Timeline.refresh('account.invoice', invoice_ids))
+        return callback
+
+
+class InvoicePaymentLine(metaclass=PoolMeta):
+    __name__ = 'account.invoice-account.move.line'
+
+    @classmethod
+    def on_modification(cls, mode, records, field_names=None):
+        super().on_modification(mode, records, field_names=field_names)
+        if mode != 'delete':
+            Timeline = Pool().get('crm.timeline')
+            Timeline.refresh(
+                'account.invoice', [r.invoice.id for r in records])
+
+    @classmethod
+    def on_delete(cls, records):
+        Timeline = Pool().get('crm.timeline')
+        callback = super().on_delete(records)
+        invoice_ids = [r.invoice.id for r in records]
+        callback.append(
+            lambda: Timeline.refresh('account.invoice', invoice_ids))
+        return callback
+
+
+class OpenDocument(Wizard):
+    "Open the document of a timeline row"
+    __name__ = 'crm.timeline.open_document'
+    start_state = 'open_'
+    open_ = StateAction('crm_lifecycle.act_timeline_document')
+
+    def do_open_(self, action):
+        action.update(self.record.get_document_action())
+        return action, {}

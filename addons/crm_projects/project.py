@@ -3,6 +3,7 @@
 # license terms.
 import datetime
 from collections import defaultdict
+from decimal import Decimal
 
 from sql import Literal, Null
 from sql.aggregate import Sum
@@ -10,8 +11,9 @@ from sql.operators import Concat
 from trytond import backend
 from trytond.i18n import gettext
 from trytond.model import Index, ModelView, Unique, fields, sum_tree
+from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
-from trytond.pyson import Eval
+from trytond.pyson import Eval, If
 from trytond.tools import grouped_slice, reduce_ids
 from trytond.transaction import Transaction, without_check_access
 
@@ -93,6 +95,24 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
             "Used",
             help="The logged hours as a share of the sold hours."),
         'get_budget')
+    sold_amount = fields.Function(Monetary(
+            "Sold Amount", currency='currency', digits='currency',
+            help="The untaxed amount of the project services of the order."),
+        'get_budget')
+    time_cost = fields.Function(Monetary(
+            "Cost of Time", currency='currency', digits='currency',
+            help="The cost of the time logged, at the employees' "
+            "cost prices."),
+        'get_budget')
+    invoiced_sale_amount = fields.Function(Monetary(
+            "Invoiced Amount", currency='currency', digits='currency',
+            help="The untaxed amount invoiced for the project services of "
+            "the order."),
+        'get_budget')
+    remaining_amount = fields.Function(Monetary(
+            "Remaining Amount", currency='currency', digits='currency',
+            help="The sold amount less the cost of time."),
+        'get_budget')
     budget_alerts = fields.MultiSelection(
         BUDGET_THRESHOLDS, "Budget Alerts", readonly=True, sort=False,
         help="The thresholds of sold hours for which the project manager "
@@ -110,13 +130,39 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
         # below are found by parent, which upstream indexes)
         cls._sql_indexes.add(
             Index(t, (t.party, Index.Range()), where=t.party != Null))
+        # The order is the origin of the project it created (upstream
+        # allows an origin on tasks only)
+        cls.type.domain = [
+            If(Eval('origin', None) & ~Eval('sale', None),
+                ('type', '=', 'task'),
+                ()),
+            ]
+        cls.type.depends = cls.type.depends | {'sale'}
+
+    @classmethod
+    def __register__(cls, module):
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        super().__register__(module)
+        # Migration: the projects created before the order became their
+        # origin
+        cursor.execute(*table.update(
+                [table.origin],
+                [Concat('sale.sale,', table.sale)],
+                where=(table.sale != Null) & (table.origin == Null)
+                & (table.type == 'project')))
+
+    @classmethod
+    def _get_origins(cls):
+        return super()._get_origins() + ['sale.sale']
 
     @classmethod
     def _workflow_fields(cls):
-        # The links to the order and the alerts are set when the order is
-        # confirmed and when time is logged; the invoice line by invoicing
+        # The links to the order (and the order as origin) and the alerts
+        # are set when the order is confirmed and when time is logged; the
+        # invoice line by invoicing
         return super()._workflow_fields() | {
-            'sale', 'sale_line', 'budget_alerts', 'invoice_line'}
+            'sale', 'origin', 'sale_line', 'budget_alerts', 'invoice_line'}
 
     @classmethod
     def on_modification(cls, mode, works, field_names=None):
@@ -133,6 +179,7 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
     def copy(cls, works, default=None):
         default = default.copy() if default is not None else {}
         default.setdefault('sale', None)
+        default.setdefault('origin', None)
         default.setdefault('sale_line', None)
         default.setdefault('milestones', None)
         default.setdefault('agreements', None)
@@ -186,6 +233,78 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
         return result
 
     @classmethod
+    def _get_sold_amounts(cls, works):
+        """Return {work id: (sold, invoiced)} of the own sale line in the
+        company currency: the untaxed amount of the line and of its lines on
+        invoices that are not cancelled"""
+        pool = Pool()
+        SaleLine = pool.get('sale.line')
+        Sale = pool.get('sale.sale')
+        InvoiceLine = pool.get('account.invoice.line')
+        Invoice = pool.get('account.invoice')
+        Currency = pool.get('currency.currency')
+        Company = pool.get('company.company')
+        cursor = Transaction().connection.cursor()
+        table = cls.__table__()
+        sale_line = SaleLine.__table__()
+        sale = Sale.__table__()
+        invoice_line = InvoiceLine.__table__()
+        invoice = Invoice.__table__()
+
+        lines = {}  # work id: (sale line id, company id, amount row)
+        for sub_ids in grouped_slice(
+                [w.id for w in works], backend.MAX_QUERY_PARAMS):
+            cursor.execute(*table.join(sale_line,
+                    condition=table.sale_line == sale_line.id
+                    ).join(sale, condition=sale_line.sale == sale.id
+                    ).select(
+                    table.id, sale_line.id, table.company,
+                    sale_line.quantity, sale_line.unit_price, sale.currency,
+                    where=reduce_ids(table.id, sub_ids)))
+            for work_id, line_id, company_id, *row in cursor:
+                lines[work_id] = (line_id, company_id, row)
+
+        line2work = {f'sale.line,{line_id}': w
+            for w, (line_id, _, _) in lines.items()}
+        invoiced_rows = []
+        for sub_origins in grouped_slice(
+                list(line2work), backend.MAX_QUERY_PARAMS):
+            cursor.execute(*invoice_line.join(invoice,
+                    condition=invoice_line.invoice == invoice.id
+                    ).select(
+                    invoice_line.origin, invoice_line.quantity,
+                    invoice_line.unit_price, invoice.currency,
+                    where=invoice_line.origin.in_(list(sub_origins))
+                    & (invoice_line.type == 'line')
+                    & (invoice.state != 'cancelled')))
+            invoiced_rows.extend(
+                (line2work[origin], row) for origin, *row in cursor)
+
+        company_currencies = {c.id: c.currency for c in Company.browse(
+                list({c for _, c, _ in lines.values()}))}
+        currencies = {c.id: c for c in Currency.browse(list(
+                    {r[2] for _, _, r in lines.values()}
+                    | {r[2] for _, r in invoiced_rows}))}
+
+        def amount(work_id, quantity, unit_price, currency_id):
+            "The amount of the row in the company currency of the work"
+            if quantity is None or unit_price is None:
+                return Decimal(0)
+            currency = currencies[currency_id]
+            value = currency.round(
+                Decimal(str(quantity)) * Decimal(str(unit_price)))
+            company_currency = company_currencies[lines[work_id][1]]
+            if currency != company_currency:
+                value = Currency.compute(currency, value, company_currency)
+            return value
+
+        invoiced = defaultdict(Decimal)
+        for work_id, row in invoiced_rows:
+            invoiced[work_id] += amount(work_id, *row)
+        return {w: (amount(w, *row), invoiced[w])
+            for w, (_, _, row) in lines.items()}
+
+    @classmethod
     def get_budget(cls, works, names):
         all_works = cls.search([
                 ('parent', 'child_of', [w.id for w in works]),
@@ -200,6 +319,17 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
             sum_tree(all_works, {
                     w.id: logged.get(w.id, empty)[i] for w in all_works})
             for i in range(3))
+        money = {'sold_amount', 'time_cost', 'invoiced_sale_amount',
+            'remaining_amount'}
+        if money & set(names):
+            amounts = cls._get_sold_amounts(all_works)
+            zero = (Decimal(0), Decimal(0))
+            sold_amount, invoiced_amount = (
+                sum_tree(all_works, {
+                        w.id: amounts.get(w.id, zero)[i] for w in all_works})
+                for i in range(2))
+            time_cost = sum_tree(all_works, defaultdict(Decimal, {
+                        w: c for w, c in cls._timesheet_cost(all_works)}))
         result = {n: {} for n in names}
         for work in works:
             # Function fields without digits are not read by the digits
@@ -218,6 +348,16 @@ class Work(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
             values['hours_used'] = (
                 round(logged_hours / values['sold_hours'], 4)
                 if values['sold_hours'] else None)
+            if money & set(names):
+                currency = work.company.currency
+                values['sold_amount'] = currency.round(
+                    sold_amount.get(work.id, Decimal(0)))
+                values['time_cost'] = currency.round(
+                    time_cost.get(work.id, Decimal(0)))
+                values['invoiced_sale_amount'] = currency.round(
+                    invoiced_amount.get(work.id, Decimal(0)))
+                values['remaining_amount'] = (
+                    values['sold_amount'] - values['time_cost'])
             for name in names:
                 result[name][work.id] = values[name]
         return result

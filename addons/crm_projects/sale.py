@@ -111,6 +111,7 @@ class Sale(SafeValuesMixin, metaclass=PoolMeta):
             company=self.company,
             party=self.party,
             sale=self,
+            origin=self,
             project_invoice_method=(
                 'timesheet' if self.project_invoice_method == 'timesheet'
                 else 'manual'),

@@ -35,7 +35,8 @@ class Activity(metaclass=PoolMeta):
 
     @classmethod
     def _get_resources(cls):
-        return super()._get_resources() + ['service.ticket']
+        return super()._get_resources() + [
+            'service.ticket', 'service.contract']
 
     @classmethod
     def _workflow_fields(cls):

@@ -39,3 +39,11 @@ class ComplaintError(UserError):
 
 class InboundEmailError(UserError):
     pass
+
+
+class ContractValidationError(ValidationError):
+    pass
+
+
+class ContractAccessError(AccessError):
+    pass

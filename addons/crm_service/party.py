@@ -5,11 +5,12 @@ import datetime as dt
 
 from sql.aggregate import Count
 from sql.conditionals import Case
+from trytond import backend
 from trytond.model import fields
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Eval
-from trytond.tools import reduce_ids
-from trytond.transaction import Transaction
+from trytond.tools import grouped_slice, reduce_ids
+from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import SafeValuesMixin
 
@@ -32,6 +33,12 @@ class Party(SafeValuesMixin, metaclass=PoolMeta):
         fields.Integer("SLA Breaches (12 Months)",
             help="Tickets of the last 12 months whose SLA was breached."),
         'get_crm_figures')
+    crm_hour_bank_usage = fields.Function(
+        fields.Float(
+            "Hour Bank Usage", digits=(16, 4),
+            help="The share of the prepaid hours of the customer's running "
+            "hour bank that is consumed."),
+        'get_crm_hour_bank_usage')
 
     @classmethod
     def copy(cls, parties, default=None):
@@ -69,6 +76,30 @@ class Party(SafeValuesMixin, metaclass=PoolMeta):
             where=where, group_by=ticket.party), columns
 
     @classmethod
+    def get_crm_hour_bank_usage(cls, parties, name):
+        pool = Pool()
+        Contract = pool.get('service.contract')
+        Date = pool.get('ir.date')
+        company = Transaction().context.get('company')
+        today = Date.today()
+        usages = dict.fromkeys(p.id for p in parties)
+        domain = [
+            ('state', '=', 'running'),
+            ('start_date', '<=', today),
+            ('end_date', '>=', today),
+            ]
+        if company:
+            domain.append(('company', '=', company))
+        # a figure of the customer for every department
+        with without_check_access():
+            for sub_ids in grouped_slice(
+                    list(usages), backend.MAX_QUERY_PARAMS):
+                for contract in Contract.search(
+                        domain + [('party', 'in', list(sub_ids))]):
+                    usages[contract.party.id] = contract.usage
+        return usages
+
+    @classmethod
     def _crm_figure_defaults(cls):
         return {
             **super()._crm_figure_defaults(),
@@ -84,4 +115,5 @@ class Replace(metaclass=PoolMeta):
     def fields_to_replace(cls):
         return super().fields_to_replace() + [
             ('service.ticket', 'party'),
+            ('service.contract', 'party'),
             ]

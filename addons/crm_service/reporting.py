@@ -4,6 +4,7 @@
 import datetime as dt
 import statistics
 from collections import defaultdict
+from decimal import Decimal
 
 from sql import Cast, Literal, Null
 from sql.aggregate import Count, Max, Min, Sum
@@ -13,7 +14,9 @@ from sql.operators import Concat
 from trytond.model import ModelSQL, ModelView, fields
 from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool
-from trytond.transaction import Transaction
+from trytond.pyson import Eval
+from trytond.tools import reduce_ids
+from trytond.transaction import Transaction, without_check_access
 
 from trytond.modules.crm_lifecycle.common import CompanyCurrencyMixin
 
@@ -293,3 +296,128 @@ class RepeatedFault(ModelSQL, ModelView):
             & (ticket.reported_date >= since),
             group_by=[ticket.party, ticket.product],
             having=Count(ticket.id) >= 2)
+
+
+class ComplaintCostMixin(CompanyCurrencyMixin, ModelSQL, ModelView):
+    """Complaints, their internal cost and credit grouped by _key: the
+    count and the internal cost summed by SQL, the credit (converted from
+    the currencies of its documents) by the complaints' getter"""
+    __slots__ = ()
+    _key = None
+
+    company = fields.Many2One('company.company', "Company")
+    complaints = fields.Integer("Complaints")
+    internal_cost = Monetary(
+        "Internal Cost", currency='currency', digits='currency')
+    credit_amount = fields.Function(Monetary(
+            "Credit", currency='currency', digits='currency'),
+        'get_credit_amount')
+    total_cost = fields.Function(Monetary(
+            "Total Cost", currency='currency', digits='currency'),
+        'get_credit_amount')
+    currency = fields.Function(
+        fields.Many2One('currency.currency', "Currency"), 'get_currency')
+
+    @classmethod
+    def __setup__(cls):
+        super().__setup__()
+        cls._order = [
+            ('internal_cost', 'DESC'), ('complaints', 'DESC'),
+            ('id', 'ASC')]
+
+    @classmethod
+    def _where(cls, complaint):
+        context = Transaction().context
+        where = (complaint.company == context.get('company'))
+        where &= complaint.state != 'cancelled'
+        if context.get('from_date'):
+            where &= complaint.date >= context['from_date']
+        if context.get('to_date'):
+            where &= complaint.date <= context['to_date']
+        return where
+
+    @classmethod
+    def table_query(cls):
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        complaint = Complaint.__table__()
+        key = getattr(complaint, cls._key)
+        return complaint.select(
+            Min(complaint.id).as_('id'),
+            complaint.company.as_('company'),
+            key.as_(cls._key),
+            Count(complaint.id).as_('complaints'),
+            Sum(Coalesce(complaint.internal_cost, 0)).as_('internal_cost'),
+            where=cls._where(complaint),
+            group_by=[complaint.company, key])
+
+    @classmethod
+    def get_credit_amount(cls, rows, names):
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        complaint = Complaint.__table__()
+        cursor = Transaction().connection.cursor()
+        key = getattr(complaint, cls._key)
+        key2row = {getattr(r, cls._key).id if getattr(r, cls._key) else None:
+            r for r in rows}
+        keys = [k for k in key2row if k is not None]
+        where = reduce_ids(key, keys) if keys else Literal(False)
+        if None in key2row:
+            where |= key == Null
+        cursor.execute(*complaint.select(
+                complaint.id, key, where=cls._where(complaint) & where))
+        row_complaints = defaultdict(list)
+        for complaint_id, key_id in cursor:
+            row_complaints[key2row[key_id].id].append(complaint_id)
+        with without_check_access():
+            complaints = Complaint.browse(
+                [c for ids in row_complaints.values() for c in ids])
+            credits = Complaint.get_credit_amount(
+                complaints, ['credit_amount'])['credit_amount']
+        result = {n: {} for n in names}
+        for row in rows:
+            credit = sum(
+                (credits[c] for c in row_complaints[row.id]), Decimal(0))
+            if 'credit_amount' in result:
+                result['credit_amount'][row.id] = credit
+            if 'total_cost' in result:
+                result['total_cost'][row.id] = (
+                    (row.internal_cost or Decimal(0)) + credit)
+        return result
+
+
+class ComplaintCause(ComplaintCostMixin):
+    "Complaint Cost per Cause"
+    __string__ = "Complaint Cost per Cause"
+    __name__ = 'service.reporting.complaint.cause'
+    _key = 'cause'
+
+    cause = fields.Many2One('sale.complaint.cause', "Cause")
+
+
+class ComplaintProduct(ComplaintCostMixin):
+    "Complaint Cost per Product"
+    __string__ = "Complaint Cost per Product"
+    __name__ = 'service.reporting.complaint.product'
+    _key = 'product'
+
+    product = fields.Many2One(
+        'product.product', "Product",
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})
+
+
+class ComplaintCustomer(ComplaintCostMixin):
+    "Complaint Cost per Customer"
+    __string__ = "Complaint Cost per Customer"
+    __name__ = 'service.reporting.complaint.customer'
+    _key = 'customer'
+
+    customer = fields.Many2One(
+        'party.party', "Customer",
+        context={
+            'company': Eval('company', -1),
+            },
+        depends={'company'})

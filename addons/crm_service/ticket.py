@@ -2,20 +2,25 @@
 # top level of this repository contains the full copyright notices and
 # license terms.
 import datetime as dt
+import logging
 import re
 from collections import defaultdict
 from email.message import EmailMessage
-from html.parser import HTMLParser
 
 import trytond.config as config
 from sql import Null
 from trytond.i18n import gettext
 from trytond.model import Index, ModelSQL, ModelView, Unique, Workflow, fields
 from trytond.modules.company.model import employee_field, set_employee
+from trytond.modules.currency.fields import Monetary
 from trytond.pool import Pool, PoolMeta
 from trytond.pyson import Bool, Eval, If
 from trytond.sendmail import send_message_transactional
-from trytond.transaction import Transaction, without_check_access
+from trytond.transaction import (
+    Transaction,
+    check_access,
+    without_check_access,
+)
 
 from trytond.modules.crm_lifecycle.common import (
     SafeValuesMixin,
@@ -37,7 +42,16 @@ from .exceptions import (
     TicketError,
     TicketValidationError,
 )
+from .inbound_email import (  # noqa: F401 html_to_text is public here
+    UnreadableMessage,
+    attachment_max_size,
+    html_to_text,
+    parse_dict,
+    strip_quoted,
+)
 from .sla import PRIORITIES
+
+logger = logging.getLogger(__name__)
 
 CHANNELS = [
     ('phone', "Phone"),
@@ -61,44 +75,6 @@ SLA_STATES = [
     ]
 ESCALATION_LEVELS = [None, 'at_risk', 'breached']
 NUMBER_IN_SUBJECT = re.compile(r'\[([^\[\]]+)\]')
-SCRIPT_TAG = re.compile(r'<\s*script', re.IGNORECASE)
-
-
-class _TextExtractor(HTMLParser):
-    "Collect the text of an HTML document without scripts and styles"
-    _skip_tags = {'script', 'style', 'head', 'title'}
-    _break_tags = {'br', 'p', 'div', 'li', 'tr', 'h1', 'h2', 'h3', 'h4'}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self._skip_tags:
-            self._skip += 1
-        elif tag in self._break_tags:
-            self.parts.append('\n')
-
-    def handle_endtag(self, tag):
-        if tag in self._skip_tags:
-            self._skip = max(self._skip - 1, 0)
-        elif tag in self._break_tags:
-            self.parts.append('\n')
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(html):
-    "Return the visible text of html, never its scripts"
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    text = ''.join(parser.parts)
-    lines = [' '.join(line.split()) for line in text.splitlines()]
-    return re.sub(r'\n{3,}', '\n\n', '\n'.join(lines)).strip()
 
 
 class Ticket(
@@ -235,6 +211,34 @@ class Ticket(
     complaint_state = fields.Function(fields.Selection(
             'get_complaint_states', "Complaint State"),
         'get_complaint_state')
+    complaint_cause = fields.Function(fields.Many2One(
+            'sale.complaint.cause', "Complaint Cause",
+            states={
+                'readonly': (~Eval('complaint')
+                    | (Eval('complaint_state') == 'cancelled')),
+                'invisible': ~Eval('complaint'),
+                }),
+        'get_complaint_cost', setter='set_complaint_cost')
+    complaint_internal_cost = fields.Function(Monetary(
+            "Complaint Internal Cost", currency='complaint_currency',
+            digits='complaint_currency',
+            states={
+                'readonly': (~Eval('complaint')
+                    | (Eval('complaint_state') == 'cancelled')),
+                'invisible': ~Eval('complaint'),
+                },
+            help="What handling the complaint costs the company."),
+        'get_complaint_cost', setter='set_complaint_cost')
+    complaint_credit = fields.Function(Monetary(
+            "Complaint Credit", currency='complaint_currency',
+            digits='complaint_currency',
+            states={
+                'invisible': ~Eval('complaint'),
+                }),
+        'get_complaint_cost')
+    complaint_currency = fields.Function(fields.Many2One(
+            'currency.currency', "Complaint Currency"),
+        'get_complaint_cost')
     opportunity = fields.Many2One(
         'sale.opportunity', "Opportunity", readonly=True,
         ondelete='SET NULL')
@@ -488,6 +492,65 @@ class Ticket(
 
     @classmethod
     @without_check_access
+    def get_complaint_cost(cls, tickets, names):
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        complaints = list({t.complaint for t in tickets if t.complaint})
+        credits = {}
+        if 'complaint_credit' in names:
+            credits = Complaint.get_credit_amount(
+                complaints, ['credit_amount'])['credit_amount']
+        result = {n: {} for n in names}
+        for ticket in tickets:
+            complaint = ticket.complaint
+            for name in names:
+                if not complaint:
+                    value = None
+                elif name == 'complaint_cause':
+                    value = complaint.cause.id if complaint.cause else None
+                elif name == 'complaint_internal_cost':
+                    value = complaint.internal_cost
+                elif name == 'complaint_credit':
+                    value = credits[complaint.id]
+                else:
+                    value = complaint.currency.id
+                result[name][ticket.id] = value
+        return result
+
+    @classmethod
+    def set_complaint_cost(cls, tickets, name, value):
+        "Write the cause and cost of the complaints, the service desk's input"
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        complaints = list({t.complaint for t in tickets if t.complaint})
+        # Service reads complaints but enters their cause and cost here
+        # (checked in check_modification)
+        with without_check_access():
+            Complaint.write(complaints, {name[len('complaint_'):]: value})
+
+    @classmethod
+    def _check_complaint_cost(cls, tickets, values):
+        "Check the cause and cost a client enters for the tickets' complaints"
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        values = {n[len('complaint_'):]: v for n, v in values.items()
+            if n in {'complaint_cause', 'complaint_internal_cost'}}
+        if not values:
+            return
+        for ticket in tickets:
+            if not ticket.complaint and any(
+                    v is not None for v in values.values()):
+                raise ComplaintError(gettext(
+                        'crm_service.msg_ticket_complaint_cost_no_complaint',
+                        ticket=ticket.rec_name))
+        # The values are the client's: checked as such
+        with check_access():
+            Complaint._check_safe_values([values])
+        Complaint.check_cost(
+            [t.complaint for t in tickets if t.complaint], values)
+
+    @classmethod
+    @without_check_access
     def get_timesheet_lines(cls, tickets, name):
         pool = Pool()
         Line = pool.get('timesheet.line')
@@ -577,6 +640,7 @@ class Ticket(
                 lambda ticket, field: TicketAccessError(gettext(
                         'crm_service.msg_ticket_new_only_field',
                         ticket=ticket.rec_name, field=field)))
+            cls._check_complaint_cost(tickets, values)
         if mode == 'delete':
             for ticket in tickets:
                 if ticket.state not in {'new', 'cancelled'}:
@@ -872,7 +936,9 @@ class Ticket(
             direction='internal',
             subject=gettext(
                 'crm_service.msg_ticket_escalation_subject',
-                level=dict(self.__class__.escalation.selection)[level],
+                # the level as the user's language names it
+                level=dict(self.fields_get(
+                        ['escalation'])['escalation']['selection'])[level],
                 ticket=self.rec_name),
             party=self.party or self.company.party,
             contact=self.contact,
@@ -1046,6 +1112,7 @@ class Ticket(
             customer=self.party or customer,
             type=type_,
             origin=self.origin,
+            product=self.product or getattr(self.origin, 'product', None),
             reference=self.number,
             description='\n\n'.join(
                 filter(None, [self.title, self.description])))
@@ -1211,21 +1278,58 @@ class Ticket(
     @classmethod
     def from_inbound_email(cls, email_, rule):
         """Create a ticket from an e-mail, or log a reply whose subject holds
-        [<ticket number>] on that ticket"""
+        [<ticket number>] on that ticket when its sender belongs to it.
+
+        Auto-replies and bounces create nothing; a message that cannot be
+        read, has no sender or says nothing is refused (the web hook answers
+        400) before anything is written."""
+        message = cls._inbound_message(email_)
+        company = cls._inbound_company(rule)
+        with Transaction().set_context(company=company.id):
+            return cls._from_inbound_message(message, company)
+
+    @classmethod
+    def _inbound_message(cls, email_):
+        "Return the message of email_ as inbound_email.parse_message gives it"
+        try:
+            if hasattr(email_, 'service_message'):
+                message = email_.service_message()
+            else:
+                message = parse_dict(email_.as_dict())
+        except UnreadableMessage as exception:
+            logger.warning(
+                "inbound e-mail refused, unreadable: %s", exception)
+            raise InboundEmailError(gettext(
+                    'crm_service.msg_inbound_email_invalid')) from exception
+        if not message['automatic']:
+            if not message['from']:
+                logger.warning(
+                    "inbound e-mail %s refused: no sender",
+                    message['message_id'])
+                raise InboundEmailError(gettext(
+                        'crm_service.msg_inbound_email_no_sender',
+                        subject=message['subject']))
+            if not (message['subject'] or message['text']
+                    or message['attachments']):
+                logger.warning(
+                    "inbound e-mail %s from %s refused: empty",
+                    message['message_id'], message['from'])
+                raise InboundEmailError(gettext(
+                        'crm_service.msg_inbound_email_empty',
+                        sender=message['from']))
+        return message
+
+    @classmethod
+    def _from_inbound_message(cls, message, company):
         pool = Pool()
         Activity = pool.get('crm.activity')
-        try:
-            data = email_.as_dict()
-        except Exception:
-            data = {}
-        sender = data.get('from')
-        if not sender or '@' not in sender:
-            raise InboundEmailError(gettext(
-                    'crm_service.msg_inbound_email_invalid',
-                    email=email_.rec_name))
-        company = cls._inbound_company()
-        headers = {k.lower(): v for k, v in data.get('headers', {}).items()}
-        message_id = (headers.get('message-id') or '').strip() or None
+        sender = message['from']
+        message_id = message['message_id']
+        if message['automatic'] == 'bounce':
+            # anyone can forge a bounce: it never writes into a ticket
+            logger.info("inbound e-mail %s: bounce from %s ignored",
+                message_id, sender)
+            return None
         # All deliveries to the company take turns from here: a concurrent
         # delivery of the same message waits and then finds its result.
         lock([company])
@@ -1242,35 +1346,27 @@ class Ticket(
                     ], limit=1)
             if activities:
                 return activities[0]
-        subject = ' '.join(str(data.get('subject') or '').split())
-        text, html = data.get('text'), data.get('html')
-        # a single-part message gives its body as text whatever its type
-        if html and (not text or text == html):
-            text = html_to_text(str(html))
-        elif text and SCRIPT_TAG.search(str(text)):
-            text = html_to_text(str(text))
-        text = str(text or '').strip()
-
+        subject = message['subject']
         ticket = cls._ticket_in_subject(subject, company)
+        if ticket and not cls._inbound_sender_allowed(ticket, sender):
+            logger.info(
+                "inbound e-mail %s: %s is no contact of ticket %s",
+                message_id, sender, ticket.number)
+            ticket = None
+        if message['automatic']:
+            if not ticket:
+                logger.info("inbound e-mail %s: auto-reply from %s ignored",
+                    message_id, sender)
+                return None
+            activity = cls._inbound_activity(
+                ticket, message, company, 'note', strip_quoted)
+            logger.info("inbound e-mail %s: auto-reply noted on ticket %s",
+                message_id, ticket.number)
+            return activity
         if ticket:
-            activity = Activity(
-                company=company,
-                activity_type='email',
-                direction='in',
-                subject=subject[:256] or gettext(
-                    'crm_service.msg_ticket_no_subject'),
-                description=text,
-                party=ticket.party or company.party,
-                contact=ticket.contact,
-                resource=ticket,
-                date=cls._now(),
-                service_message_id=message_id,
-                service_system=True,
-                state='done')
-            with workflow_writes():
-                activity.save()
+            activity = cls._inbound_activity(
+                ticket, message, company, 'email', strip_quoted)
             cls.open([ticket] if ticket.state in cls._paused_states() else [])
-            touch([company])
             return activity
 
         party, contact = cls._party_from_email(sender)
@@ -1286,24 +1382,81 @@ class Ticket(
             assignee=None,
             title=subject[:256] or gettext(
                 'crm_service.msg_ticket_no_subject'),
-            description=text)
+            description=cls._inbound_text(message, message['text']))
         with workflow_writes():
             ticket.save()
+        cls._inbound_attachments(ticket, message)
         touch([company])
         return ticket
 
     @classmethod
-    def _inbound_company(cls):
+    def _inbound_activity(cls, ticket, message, company, type_, strip):
+        "Log the message on ticket as an incoming activity of type_"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        activity = Activity(
+            company=company,
+            activity_type=type_,
+            direction='in',
+            subject=message['subject'][:256] or gettext(
+                'crm_service.msg_ticket_no_subject'),
+            description=cls._inbound_text(message, strip(message['text'])),
+            party=ticket.party or company.party,
+            contact=ticket.contact,
+            resource=ticket,
+            date=cls._now(),
+            service_message_id=message['message_id'],
+            service_system=True,
+            state='done')
+        with workflow_writes():
+            activity.save()
+        cls._inbound_attachments(ticket, message)
+        touch([company])
+        return activity
+
+    @classmethod
+    def _inbound_text(cls, message, text):
+        "Return text with a line for each attachment too large to store"
+        lines = [text] if text else []
+        for name, size in message['skipped']:
+            lines.append(gettext(
+                    'crm_service.msg_inbound_email_attachment_skipped',
+                    name=name, size=_megabytes(size),
+                    limit=_megabytes(attachment_max_size())))
+        return '\n\n'.join(lines)
+
+    @classmethod
+    def _inbound_attachments(cls, ticket, message):
+        "Store the attachments of the message on ticket"
+        pool = Pool()
+        Attachment = pool.get('ir.attachment')
+        Attachment.save([
+                Attachment(
+                    name=a['filename'], type='data', data=a['data'],
+                    resource=ticket)
+                for a in message['attachments']])
+
+    @classmethod
+    def _inbound_company(cls, rule):
+        """Return the company of the rule; without one, the company of the
+        context or the only company"""
         pool = Pool()
         Company = pool.get('company.company')
+        company = getattr(rule, 'company', None)
+        if company:
+            return company
         company_id = Transaction().context.get('company')
         if company_id is None:
             companies = Company.search([], limit=2)
             if len(companies) == 1:
                 company_id = companies[0].id
         if company_id is None:
+            inbox = getattr(rule, 'inbox', None)
+            logger.warning("inbound e-mail refused: inbox %s has no company",
+                inbox.rec_name if inbox else None)
             raise InboundEmailError(gettext(
-                    'crm_service.msg_ticket_no_company'))
+                    'crm_service.msg_ticket_no_company',
+                    inbox=inbox.rec_name if inbox else ''))
         return Company(company_id)
 
     @classmethod
@@ -1319,20 +1472,59 @@ class Ticket(
         return tickets[0] if tickets else None
 
     @classmethod
+    def _inbound_sender_allowed(cls, ticket, address):
+        """Whether the e-mail address may post into ticket: the address the
+        ticket came from, its contact or an e-mail of its customers"""
+        pool = Pool()
+        ContactMechanism = pool.get('party.contact_mechanism')
+        address = (address or '').strip().lower()
+        if not address:
+            return False
+        if (ticket.email_from or '').strip().lower() == address:
+            return True
+        if (ticket.contact and ticket.contact.type == 'email'
+                and (ticket.contact.value or '').strip().lower() == address):
+            return True
+        parties = ticket._inbound_sender_parties()
+        if not parties:
+            return False
+        return bool(ContactMechanism.search([
+                    ('party', 'in', [p.id for p in parties]),
+                    ('type', '=', 'email'),
+                    ('value', 'ilike', _escape_like(address)),
+                    ], limit=1))
+
+    def _inbound_sender_parties(self):
+        """Return the parties whose e-mail addresses may post into the
+        ticket; a module that relates parties adds them here"""
+        return [self.party] if self.party else []
+
+    @classmethod
     def _party_from_email(cls, address):
         "Return the party and contact mechanism of the e-mail address"
         pool = Pool()
         ContactMechanism = pool.get('party.contact_mechanism')
-        escaped = (address.replace('\\', '\\\\')
-            .replace('%', '\\%').replace('_', '\\_'))
         mechanisms = ContactMechanism.search([
                 ('type', '=', 'email'),
-                ('value', 'ilike', escaped),
+                ('value', 'ilike', _escape_like(address)),
                 ], limit=1)
         if mechanisms:
             mechanism, = mechanisms
             return mechanism.party, mechanism
         return None, None
+
+
+def _megabytes(size):
+    "Return size in bytes as the user reads it"
+    if size < 1024 * 1024:
+        return f'{-(-size // 1024)} KB'
+    return f'{size / 1024 / 1024:.1f} MB'
+
+
+def _escape_like(value):
+    "Return value as a LIKE pattern that matches only itself"
+    return (value.replace('\\', '\\\\')
+        .replace('%', '\\%').replace('_', '\\_'))
 
 
 class Ticket_SalePriceList(metaclass=PoolMeta):

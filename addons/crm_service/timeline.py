@@ -32,8 +32,16 @@ class Timeline(metaclass=PoolMeta):
     def _module_sources(cls, module):
         sources = super()._module_sources(module)
         if module == 'crm_service':
-            sources = sources + ['service.ticket']
+            # with the e-mails sent from tickets
+            sources = sources + ['service.ticket', 'ir.email']
         return sources
+
+    @classmethod
+    def _email_resources(cls):
+        return {
+            **super()._email_resources(),
+            'service.ticket': ('party', 'company'),
+            }
 
     @classmethod
     def _timeline_sources(cls):

@@ -77,9 +77,28 @@ class Line(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
 
     @classmethod
     def on_modification(cls, mode, lines, field_names=None):
+        pool = Pool()
+        Contract = pool.get('service.contract')
         super().on_modification(mode, lines, field_names=field_names)
         if mode == 'write' and field_names and 'work' in field_names:
             cls.check_ticket_open(lines)
+        if mode == 'create' or (mode == 'write'
+                and field_names & {'duration', 'work', 'date'}):
+            Contract.check_upsell_of(
+                cls._hour_bank_parties(lines), {line.date for line in lines})
+
+    @classmethod
+    def _hour_bank_parties(cls, lines):
+        """Return the (company id, party id) pairs whose prepaid hours the
+        lines consume"""
+        pool = Pool()
+        Ticket = pool.get('service.ticket')
+        parties = set()
+        for line in lines:
+            origin = line.work.origin if line.work else None
+            if isinstance(origin, Ticket) and origin.party:
+                parties.add((origin.company.id, origin.party.id))
+        return parties
 
     @classmethod
     def check_ticket_open(cls, lines):
@@ -93,3 +112,21 @@ class Line(WorkflowFieldsMixin, SafeValuesMixin, metaclass=PoolMeta):
                 raise TimesheetLineError(gettext(
                         'crm_service.msg_timesheet_closed_ticket',
                         ticket=origin.rec_name))
+
+
+class Line_Project(metaclass=PoolMeta):
+    __name__ = 'timesheet.line'
+
+    @classmethod
+    def _hour_bank_parties(cls, lines):
+        parties = super()._hour_bank_parties(lines)
+        for line in lines:
+            work = line.work.origin if line.work else None
+            if getattr(work, '__name__', None) != 'project.work':
+                continue
+            # as the customer figures: the nearest work with a party
+            while work and not work.party:
+                work = work.parent
+            if work:
+                parties.add((line.company.id, work.party.id))
+        return parties

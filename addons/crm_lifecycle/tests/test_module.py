@@ -3,21 +3,26 @@
 # license terms.
 import datetime
 import json
+from collections import defaultdict
 from decimal import Decimal
 from unittest.mock import patch
 
+from dateutil.relativedelta import relativedelta
 from lxml import etree
 from trytond import backend
 from trytond.exceptions import UserError
 from trytond.i18n import gettext
 from trytond.model.exceptions import AccessError
 from trytond.model.modelview import AccessButtonError
+from trytond.modules.account.tests import create_chart, get_fiscalyear
+from trytond.modules.account_invoice.tests import set_invoice_sequences
 from trytond.modules.company.tests import (
     CompanyTestMixin,
     create_company,
     create_employee,
     set_company,
 )
+from trytond.modules.currency.tests import add_currency_rate, create_currency
 from trytond.modules.party.tests import PartyCheckReplaceMixin
 from trytond.pool import Pool
 from trytond.pyson import PYSONDecoder
@@ -495,6 +500,259 @@ class CrmLifecycleTestCase(
                 {r[3] for r in maintained},
                 {'call', 'opportunity', 'sale', 'stage'})
 
+    def _open_document(self, row):
+        "Return (model, ids) of the window that opening row shows"
+        pool = Pool()
+        OpenDocument = pool.get(
+            'crm.timeline.open_document', type='wizard')
+        with Transaction().set_context(
+                active_model='crm.timeline', active_id=row.id,
+                active_ids=[row.id]):
+            session_id, _, _ = OpenDocument.create()
+            result = OpenDocument.execute(session_id, {}, 'open_')
+            OpenDocument.delete(session_id)
+        (action, _), = result['actions']
+        return action['res_model'], action['res_id']
+
+    def _setup_invoicing(self, company):
+        "Create the chart, a fiscal year and a cash payment method"
+        pool = Pool()
+        Account = pool.get('account.account')
+        FiscalYear = pool.get('account.fiscalyear')
+        Journal = pool.get('account.journal')
+        PaymentMethod = pool.get('account.invoice.payment.method')
+        create_chart(company)
+        fiscalyear = set_invoice_sequences(get_fiscalyear(company))
+        fiscalyear.save()
+        FiscalYear.create_period([fiscalyear])
+        # any account that is not the receivable stands for the cash
+        cash, = Account.search([
+                ('type.expense', '=', True), ('closed', '!=', True)],
+            limit=1)
+        journal, = Journal.search([('type', '=', 'cash')], limit=1)
+        method = PaymentMethod(
+            name="Cash", company=company, journal=journal,
+            credit_account=cash, debit_account=cash)
+        method.save()
+        return method
+
+    def _post_invoice(self, company, party, amount):
+        pool = Pool()
+        Account = pool.get('account.account')
+        Date = pool.get('ir.date')
+        Invoice = pool.get('account.invoice')
+        Journal = pool.get('account.journal')
+        receivable, = Account.search([
+                ('type.receivable', '=', True), ('closed', '!=', True)],
+            limit=1)
+        revenue, = Account.search([
+                ('type.revenue', '=', True), ('closed', '!=', True)],
+            limit=1)
+        journal, = Journal.search([('type', '=', 'revenue')], limit=1)
+        invoice, = Invoice.create([{
+                    'company': company.id, 'type': 'out',
+                    'party': party.id, 'account': receivable.id,
+                    'journal': journal.id,
+                    'invoice_address': party.addresses[0].id,
+                    'currency': company.currency.id,
+                    'invoice_date': Date.today(),
+                    'lines': [('create', [{
+                                    'account': revenue.id, 'quantity': 1,
+                                    'unit_price': amount,
+                                    'description': "Service",
+                                    }])],
+                    }])
+        Invoice.post([invoice])
+        return invoice
+
+    @with_transaction()
+    def test_timeline_emails_payments(self):
+        "Sent e-mails and invoice payments are rows of the customer"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        Email = pool.get('ir.email')
+        Invoice = pool.get('account.invoice')
+        Sale = pool.get('sale.sale')
+        Date = pool.get('ir.date')
+        company = create_company()
+        with set_company(company):
+            method = self._setup_invoicing(company)
+            customer, other = self._create_customers(
+                company, 2, documents=1)
+            sale, = Sale.search([('party', '=', customer.id)])
+            draft, = Sale.create([{
+                        'company': company.id, 'party': customer.id,
+                        'currency': company.currency.id,
+                        'invoice_address': customer.addresses[0].id,
+                        'shipment_address': customer.addresses[0].id,
+                        }])
+            emails = Email.create([{
+                        'resource': str(record), 'subject': subject,
+                        'recipients': 'buyer@example.com',
+                        } for record, subject in [
+                        (customer, "Welcome"), (sale, "Your quotation"),
+                        (draft, "Draft"), (other, "Other")]])
+            rows = Timeline.search([
+                    ('party', '=', customer.id), ('kind', '=', 'email')],
+                order=[('summary', 'ASC')])
+            self.assertEqual(
+                [(r.summary, r.document) for r in rows],
+                [("Draft", emails[2]), ("Welcome", emails[0]),
+                    ("Your quotation", emails[1])])
+            self.assertEqual(
+                {r.company for r in rows}, {None, company})
+
+            invoice = self._post_invoice(company, customer, Decimal(100))
+            invoice.pay_invoice(
+                Decimal(40), method, Date.today(), "Part payment")
+            invoice = Invoice(invoice.id)
+            line, = invoice.payment_lines
+            row, = Timeline.search([
+                    ('party', '=', customer.id), ('kind', '=', 'payment')])
+            # a row of the invoice: its move lines are accounting's
+            self.assertEqual(
+                (row.document, row.amount, row.currency, row.summary,
+                    row.date.date()),
+                (invoice, Decimal(40), company.currency, invoice.number,
+                    Date.today()))
+            self.assertEqual(row.document_name, invoice.rec_name)
+
+            # they follow deletes
+            Email.delete([emails[0]])
+            Sale.delete([draft])
+            self.assertEqual(
+                [r.summary for r in Timeline.search([
+                            ('party', '=', customer.id),
+                            ('kind', '=', 'email')])],
+                ["Your quotation"])
+            Invoice.remove_payment_lines([line])
+            self.assertEqual(Timeline.search([('kind', '=', 'payment')]), [])
+            invoice.pay_invoice(Decimal(100), method, Date.today())
+
+            maintained = self._timeline_rows()
+            Timeline.rebuild()
+            self.assertEqual(self._timeline_rows(), maintained)
+            self.assertEqual(
+                {r[3] for r in maintained},
+                {'call', 'opportunity', 'sale', 'stage', 'email', 'invoice',
+                    'payment'})
+
+    @with_transaction()
+    def test_timeline_open_document(self):
+        "A timeline row opens its document and shows its name"
+        pool = Pool()
+        Timeline = pool.get('crm.timeline')
+        Email = pool.get('ir.email')
+        Opportunity = pool.get('sale.opportunity')
+        Sale = pool.get('sale.sale')
+        Date = pool.get('ir.date')
+        company = create_company()
+        with set_company(company):
+            method = self._setup_invoicing(company)
+            customer, = self._create_customers(company, 1, documents=1)
+            email, = Email.create([{
+                        'resource': str(customer), 'subject': "Hello",
+                        }])
+            invoice = self._post_invoice(company, customer, Decimal(10))
+            invoice.pay_invoice(Decimal(10), method, Date.today())
+            sale, = Sale.search([('party', '=', customer.id)])
+            ahead, = Opportunity.create([{
+                        'company': company.id, 'party': customer.id,
+                        'currency': company.currency.id,
+                        'description': "Next year",
+                        'start_date': Date.today() + datetime.timedelta(
+                            days=5),
+                        }])
+            sales, = self._department_users(company, 'group_crm_sales')
+            rows = Timeline.search([('party', '=', customer.id)])
+            with Transaction().set_user(sales.id), check_access():
+                opened = {r.kind: self._open_document(r)
+                    for r in Timeline.browse(rows)}
+                names = {r.kind: r.document_name
+                    for r in Timeline.browse(rows)}
+
+            documents = {r.kind: r.document for r in rows}
+            self.assertEqual(
+                set(opened),
+                {'call', 'opportunity', 'sale', 'stage', 'email', 'invoice',
+                    'payment'})
+            for kind, document in documents.items():
+                self.assertEqual(
+                    opened[kind], (document.__name__, [document.id]), kind)
+            self.assertEqual(names['sale'], sale.rec_name)
+            self.assertEqual(names['invoice'], invoice.rec_name)
+            self.assertEqual(names['email'], "Hello")
+            self.assertEqual(names['call'], "Call 0")
+
+            # a document of today shows its time of creation, another day
+            # noon
+            sale_row, = [r for r in rows if r.kind == 'sale']
+            # the column holds seconds: PostgreSQL rounds, SQLite cuts
+            self.assertLessEqual(
+                abs(sale_row.date - sale.create_date),
+                datetime.timedelta(seconds=1))
+            ahead_row, = Timeline.search(
+                [('document', '=', str(ahead))])
+            self.assertEqual(
+                ahead_row.date, datetime.datetime.combine(
+                    ahead.start_date, datetime.time(12)))
+
+    @with_transaction()
+    def test_log_activity(self):
+        "Log Activity creates one activity of the party with its defaults"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Activity = pool.get('crm.activity')
+        Employee = pool.get('company.employee')
+        User = pool.get('res.user')
+        LogActivity = pool.get('crm.activity.log', type='wizard')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company, "Sam Sales")
+            party, = Party.create([{
+                        'name': "ACME",
+                        'contact_mechanisms': [('create', [
+                                    {'type': 'email', 'value': 'a@acme.test'},
+                                    {'type': 'phone', 'value': '0511 1'},
+                                    ])],
+                        }])
+            sales, = self._department_users(company, 'group_crm_sales')
+            User.write([sales], {
+                    'employees': [('add', [employee.id])],
+                    'employee': employee.id,
+                    })
+            employee = Employee(employee.id)
+
+        with Transaction().set_user(sales.id), \
+                Transaction().set_context(User.get_preferences(
+                    context_only=True)), check_access():
+            self.assertEqual(
+                Party.log_crm_activity([party]),
+                pool.get('ir.model.data').get_id(
+                    'crm_lifecycle', 'wizard_activity_log'))
+            with Transaction().set_context(
+                    active_model='party.party', active_id=party.id,
+                    active_ids=[party.id]):
+                session_id, _, _ = LogActivity.create()
+                view = LogActivity.execute(session_id, {}, 'start')
+                values = {k: v for k, v in view['view']['defaults'].items()
+                    if '.' not in k}
+                self.assertEqual(
+                    (values['party'], values['contact'], values['employee'],
+                        values['company'], values['activity_type']),
+                    (party.id, party.contact_mechanisms[0].id, employee.id,
+                        company.id, 'call'))
+                values.update(subject="Called about the offer")
+                LogActivity.execute(session_id, {'start': values}, 'log')
+                LogActivity.delete(session_id)
+
+        activity, = Activity.search([('party', '=', party.id)])
+        self.assertEqual(
+            (activity.subject, activity.contact, activity.employee,
+                activity.state, activity.create_uid),
+            ("Called about the offer", party.contact_mechanisms[0],
+                employee, 'done', sales))
+
     @with_transaction()
     def test_timeline_page_plan(self):
         "A timeline page reads the stored rows by index, no source table"
@@ -609,6 +867,413 @@ class CrmLifecycleTestCase(
             maintained = stored()
             PartyFigures.refresh(None)
             self.assertEqual(stored(), maintained)
+
+    @with_transaction()
+    def test_account_manager_per_company(self):
+        "Each company has its own account manager of a customer"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Value = pool.get('party.party.crm_account_manager')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        first = create_company("First")
+        second = create_company("Second", currency=first.currency)
+        with set_company(second):
+            bob = create_employee(second, "Bob")
+        with set_company(first):
+            anna = create_employee(first, "Anna")
+            zoe = create_employee(first, "Zoe")
+            parties = self._create_customers(first, 3, documents=1)
+            customer, other, unmanaged = parties
+            sales, service = [User(
+                    login=login, name=login,
+                    groups=[ModelData.get_id('crm_lifecycle', group)],
+                    companies=[first, second], company=first,
+                    employees=[anna], employee=anna)
+                for login, group in [
+                    ('sales', 'group_crm_sales'),
+                    ('service', 'group_crm_service')]]
+            User.save([sales, service])
+
+            # the sales user sets it, the service user may not
+            with Transaction().set_user(sales.id), check_access():
+                Party.write([customer], {'crm_account_manager': anna.id})
+                Party.write([other], {'crm_account_manager': zoe.id})
+            with Transaction().set_user(service.id), check_access():
+                with self.assertRaises(AccessError):
+                    Party.write([unmanaged], {'crm_account_manager': zoe.id})
+
+        with set_company(second):
+            Party.write([customer], {'crm_account_manager': bob.id})
+            self.assertEqual(Party(customer.id).crm_account_manager, bob)
+            self.assertIsNone(Party(other.id).crm_account_manager)
+            self.assertEqual(Party.search([
+                        ('crm_account_manager', '=', bob.id)]), [customer])
+            self.assertEqual(Party.search([
+                        ('crm_account_manager', '=', anna.id)]), [])
+
+        with set_company(first):
+            self.assertEqual(
+                [p.crm_account_manager for p in Party.browse(parties)],
+                [anna, zoe, None])
+            ids = [p.id for p in parties]
+
+            def search(domain, order=None):
+                return Party.search([('id', 'in', ids)] + domain,
+                    order=order or [('id', 'ASC')])
+            self.assertEqual(
+                search([('crm_account_manager', '=', anna.id)]), [customer])
+            self.assertEqual(
+                search([('crm_account_manager', '=', None)]), [unmanaged])
+            self.assertEqual(
+                search([('crm_account_manager', '!=', None)]),
+                [customer, other])
+            self.assertEqual(
+                search([('crm_account_manager', '!=', anna.id)]),
+                [other, unmanaged])
+            self.assertEqual(
+                search([('crm_account_manager.rec_name', 'ilike', 'zo%')]),
+                [other])
+            # by name: Zoe after Anna
+            managed = [('crm_account_manager', '!=', None)]
+            self.assertEqual(
+                search(managed, [('crm_account_manager', 'DESC')]),
+                [other, customer])
+            self.assertEqual(
+                search(managed, [('crm_account_manager', 'ASC')]),
+                [customer, other])
+            self.assertEqual(Value.search([], count=True), 3)
+
+            # the list reads the managers of a page in one query
+            Party.read([unmanaged.id], ['crm_account_manager'])
+            with count_queries() as one:
+                Party.read([customer.id], ['crm_account_manager'])
+            with count_queries() as three:
+                Party.read(ids, ['crm_account_manager'])
+            self.assertEqual(len(one), len(three), (one, three))
+
+            # My Customers of the user's employee
+            action = self._act_window('act_party_crm_mine')
+            with Transaction().set_user(sales.id), check_access(), \
+                    Transaction().set_context(
+                        User.get_preferences(context_only=True)):
+                domain = self._action_domain(action)
+                order = PYSONDecoder().decode(action.pyson_order)
+                self.assertEqual(
+                    Party.search(domain, order=order), [customer])
+
+            # an employee of another company is refused
+            with self.assertRaises(UserError) as cm:
+                Party.write([unmanaged], {'crm_account_manager': bob.id})
+            self.assertIn("Account Manager", cm.exception.message)
+
+    def _act_window(self, fs_id):
+        pool = Pool()
+        ActWindow = pool.get('ir.action.act_window')
+        ModelData = pool.get('ir.model.data')
+        return ActWindow(ModelData.get_id('crm_lifecycle', fs_id))
+
+    def _action_domain(self, action, tab=None):
+        "Return the domain of action (and its tab) as the client evaluates it"
+        context = {'context': Transaction().context}
+        context.update(Transaction().context)
+        domain = PYSONDecoder(context).decode(action.pyson_domain)
+        if tab is not None:
+            domain = [domain, PYSONDecoder(context).decode(tab.domain)]
+        return domain
+
+    @with_transaction()
+    def test_account_manager_followups(self):
+        "The job follow-ups of a customer go to its account manager"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            anna = create_employee(company, "Anna")
+            managed, unmanaged = Party.create([{
+                        'name': name, 'addresses': [('create', [{}])],
+                        } for name in ["Managed", "Unmanaged"]])
+            Party.write([managed], {'crm_account_manager': anna.id})
+            sales = Sale.create([{
+                        'company': company.id, 'party': p.id,
+                        'currency': company.currency.id,
+                        'invoice_address': p.addresses[0].id,
+                        'shipment_address': p.addresses[0].id,
+                        'quotation_validity': datetime.timedelta(days=1),
+                        'lines': [('create', [{
+                                        'type': 'line', 'quantity': 1,
+                                        'unit_price': Decimal(10),
+                                        'description': "Service",
+                                        }])],
+                        } for p in [managed, unmanaged]])
+            Sale.quote(sales)
+            Sale.plan_quotation_followups()
+            first, second = Sale.browse(sales)
+            self.assertEqual(first.crm_quotation_followup.employee, anna)
+            # else as before: the one who quoted (nobody here)
+            self.assertIsNone(second.crm_quotation_followup.employee)
+
+            # A dormant customer: a call for its account manager only
+            Party._set_lifecycle_stage([managed, unmanaged], 'customer')
+            table = Sale.__table__()
+            cursor = Transaction().connection.cursor()
+            cursor.execute(*table.update(
+                    [table.sale_date], [datetime.date(2000, 1, 1)]))
+            Party.mark_dormant()
+            self.assertEqual(
+                [p.lifecycle_stage for p in Party.browse(
+                        [managed, unmanaged])], ['dormant', 'dormant'])
+            call, = Activity.search([
+                    ('party', '=', managed.id),
+                    ('resource', '=', None),
+                    ('state', '=', 'planned')])
+            self.assertEqual(call.employee, anna)
+            self.assertEqual(call.activity_type, 'call')
+            self.assertEqual(call.subject, gettext(
+                    'crm_lifecycle.msg_dormant_followup_subject',
+                    party="Managed"))
+            self.assertEqual(Activity.search([
+                        ('party', '=', unmanaged.id),
+                        ('resource', '=', None)], count=True), 0)
+
+    @with_transaction()
+    def test_crm_customers_not_internal(self):
+        "The company's party and the employees are no CRM customers"
+        pool = Pool()
+        Party = pool.get('party.party')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company, "Anna")
+            customer, = Party.create([{'name': "Customer"}])
+            action = self._act_window('act_party_crm')
+            found = Party.search(self._action_domain(action))
+            self.assertIn(customer, found)
+            self.assertNotIn(company.party, found)
+            self.assertNotIn(employee.party, found)
+            self.assertEqual(
+                [p.crm_internal for p in Party.browse(
+                        [customer, company.party, employee.party])],
+                [False, True, True])
+            self.assertEqual(Party.search([
+                        ('crm_internal', '=', True)], order=[('id', 'ASC')]),
+                sorted([company.party, employee.party], key=lambda p: p.id))
+            # and on every tab
+            for tab in action.act_window_domains:
+                with self.subTest(tab=tab.name):
+                    found = Party.search(self._action_domain(action, tab))
+                    self.assertNotIn(employee.party, found)
+
+    @with_transaction()
+    def test_crm_customer_tabs_count(self):
+        "Every tab of the CRM customers shows its count"
+        action = self._act_window('act_party_crm')
+        self.assertEqual(len(action.act_window_domains), 7)
+        self.assertEqual(
+            {t.name: t.count for t in action.act_window_domains},
+            {t.name: True for t in action.act_window_domains})
+
+    def _reporting_sale(self, company, party, state, sale_date=None):
+        "Create a sale of 100 for party, quoted or ordered"
+        pool = Pool()
+        Sale = pool.get('sale.sale')
+        address, = party.addresses or [None]
+        sale, = Sale.create([{
+                    'company': company.id, 'party': party.id,
+                    'currency': company.currency.id,
+                    'invoice_address': address and address.id,
+                    'shipment_address': address and address.id,
+                    'sale_date': sale_date,
+                    'lines': [('create', [{
+                                    'type': 'line', 'quantity': 1,
+                                    'unit_price': Decimal(100),
+                                    'description': "Service",
+                                    }])],
+                    }])
+        Sale.quote([sale])
+        if state == 'ordered':
+            Sale.confirm([sale])
+        return sale
+
+    @with_transaction()
+    def test_conversion_cohort(self):
+        "Conversion counts the first contacts by the stage reached at least"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Campaign = pool.get('marketing.campaign')
+        Opportunity = pool.get('sale.opportunity')
+        Invoice = pool.get('account.invoice')
+        Account = pool.get('account.account')
+        Journal = pool.get('account.journal')
+        Date = pool.get('ir.date')
+        FunnelChannel = pool.get('crm.reporting.funnel.channel')
+        FunnelEvent = pool.get('crm.reporting.funnel.event')
+        company = create_company()
+        with set_company(company):
+            create_chart(company)
+            create_employee(company, "Emil Employee")
+            today = Date.today()
+            fair = Campaign(name="Fair")
+            fair.save()
+            names = ['Alpha', 'Beta', 'Gamma', 'Delta', 'Old', 'Supplier',
+                'Nobody']
+            alpha, beta, gamma, delta, old, supplier, nobody = Party.create([{
+                        'name': n, 'addresses': [('create', [{}])],
+                        } for n in names])
+            # Alpha jumps straight to an order, without opportunity
+            self._reporting_sale(company, alpha, 'ordered',
+                today - datetime.timedelta(days=10))
+            Opportunity.create([{
+                        'company': company.id, 'party': beta.id,
+                        'currency': company.currency.id,
+                        'description': "Deal", 'amount': Decimal(100),
+                        }])
+            self._reporting_sale(company, gamma, 'quoted')
+            self._reporting_sale(company, delta, 'ordered',
+                today - datetime.timedelta(days=10))
+            self._reporting_sale(company, old, 'ordered')
+            payable, = Account.search([
+                    ('type.payable', '=', True), ('closed', '!=', True)],
+                limit=1)
+            journal, = Journal.search([('type', '=', 'expense')], limit=1)
+            Invoice.create([{
+                        'company': company.id, 'type': 'in',
+                        'party': supplier.id, 'account': payable.id,
+                        'journal': journal.id,
+                        'invoice_address': supplier.addresses[0].id,
+                        'currency': company.currency.id,
+                        }])
+
+            def days_ago(days):
+                return today - datetime.timedelta(days=days)
+            for party, first_contact, channel, event in [
+                    (alpha, days_ago(30), 'trade_fair', fair),
+                    (beta, days_ago(20), 'trade_fair', fair),
+                    (gamma, days_ago(40), 'trade_fair', None),
+                    (delta, days_ago(50), 'phone', None),
+                    (old, days_ago(400), 'phone', None),
+                    (supplier, today, None, None),
+                    (nobody, None, 'phone', None),
+                    ]:
+                Party.write([party], {
+                        'first_contact_date': first_contact,
+                        'crm_channel': channel,
+                        'crm_event': event.id if event else None,
+                        })
+            # the company's and the employee's parties have a first
+            # contact date too
+            self.assertEqual(Party.search_count([
+                        ('first_contact_date', '!=', None),
+                        ('first_contact_date', '>=', days_ago(60)),
+                        ]), 7)
+
+            def rows(Model, name):
+                with Transaction().set_context(
+                        from_date=days_ago(60), to_date=today):
+                    return {getattr(r, name): (
+                            r.contacts, r.leads, r.quoted, r.customers,
+                            r.order_amount, r.win_rate, r.median_days)
+                        for r in Model.search([])}
+            self.assertEqual(rows(FunnelChannel, 'channel_name'), {
+                    "Trade Fair": (
+                        3, 3, 2, 1, Decimal(100), 0.3333, 20.0),
+                    "Phone": (1, 1, 1, 1, Decimal(100), 1.0, 40.0),
+                    })
+            self.assertEqual(rows(FunnelEvent, 'event_name'), {
+                    "Fair": (2, 2, 1, 1, Decimal(100), 0.5, 20.0),
+                    "No Event": (2, 2, 2, 1, Decimal(100), 0.5, 40.0),
+                    })
+            with Transaction().set_context(
+                    from_date=days_ago(60), to_date=today):
+                row, = FunnelChannel.search([('crm_channel', '=', 'phone')])
+                self.assertEqual(row.channel_name, "Phone")
+                row, = FunnelEvent.search([('crm_event', '=', fair.id)])
+                self.assertEqual(row.event_name, "Fair")
+
+    @with_transaction()
+    def test_forecast_sums(self):
+        "The forecast weights open opportunities by month and employee"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Opportunity = pool.get('sale.opportunity')
+        Forecast = pool.get('crm.reporting.forecast')
+        Date = pool.get('ir.date')
+        User = pool.get('res.user')
+        ModelData = pool.get('ir.model.data')
+        company = create_company()
+        with set_company(company):
+            dollar = create_currency('USX')
+            add_currency_rate(dollar, Decimal(2))
+            first = create_employee(company, "First")
+            second = create_employee(company, "Second")
+            party, = Party.create([{'name': "Customer"}])
+            month1 = Date.today().replace(day=1) + relativedelta(months=1)
+            month2 = month1 + relativedelta(months=1)
+            month3 = month2 + relativedelta(months=1)
+            opportunities = Opportunity.create([{
+                        'company': company.id, 'party': party.id,
+                        'currency': (currency or company.currency).id,
+                        'description': "Deal", 'amount': Decimal(amount),
+                        'conversion_probability': probability,
+                        'employee': employee.id,
+                        'end_date': end_date,
+                        } for employee, amount, probability, end_date, currency
+                    in [
+                        (first, 1000, 0.5, month1 + relativedelta(days=4),
+                            None),
+                        (first, 2000, 0.25, month1, None),
+                        (second, 1000, 0.8, month1 + relativedelta(days=27),
+                            None),
+                        (second, 4000, 0.1, month2 + relativedelta(days=9),
+                            None),
+                        # 500 in the company's currency
+                        (second, 1000, 0.5, month2, dollar),
+                        # after the months asked for
+                        (second, 9000, 0.5, month3, None),
+                        # closed
+                        (first, 3000, 0.5, month1, None),
+                        ]])
+            Opportunity.cancel(opportunities[-1:])
+
+            user = User(login='crm', name="CRM",
+                groups=[ModelData.get_id('crm_lifecycle', 'group_crm')],
+                companies=[company], company=company)
+            user.save()
+            with Transaction().set_user(user.id), check_access(), \
+                    Transaction().set_context(
+                        company=company.id,
+                        from_month=month1, to_month=month2):
+                rows = Forecast.search([])
+                self.assertEqual([(
+                            r.month, r.employee.id, r.opportunities,
+                            r.amount, r.weighted_amount) for r in rows], [
+                        (month1, first.id, 2, Decimal('3000.00'),
+                            Decimal('1000.00')),
+                        (month1, second.id, 1, Decimal('1000.00'),
+                            Decimal('800.00')),
+                        (month2, second.id, 2, Decimal('4500.00'),
+                            Decimal('650.00')),
+                        ])
+                by_month, by_employee = defaultdict(Decimal), defaultdict(
+                    Decimal)
+                for row in rows:
+                    # the language's format keeps the month and the year
+                    # together with a no-break space
+                    by_month[row.month_name.replace('\xa0', ' ')] += (
+                        row.weighted_amount)
+                    by_employee[row.employee_name] += row.weighted_amount
+                self.assertEqual(dict(by_month), {
+                        month1.strftime('%B %Y'): Decimal('1800.00'),
+                        month2.strftime('%B %Y'): Decimal('650.00'),
+                        })
+                self.assertEqual(dict(by_employee), {
+                        "First": Decimal('1000.00'),
+                        "Second": Decimal('1450.00'),
+                        })
+                self.assertEqual(
+                    {r.currency for r in rows}, {company.currency})
+
 
     @with_transaction()
     def test_stage_only_forward(self):
@@ -1164,6 +1829,305 @@ class CrmLifecycleTestCase(
                         ('document', 'like', 'crm.lifecycle.history,%'),
                         ]),
                 len(History.search([('party', '=', changed.id)])))
+
+    def _first_contact_parties(self, company):
+        "Two organisations that a new contact may duplicate"
+        pool = Pool()
+        Party = pool.get('party.party')
+        mueller, berlin = Party.create([{
+                    'name': "Müller Maschinenbau GmbH",
+                    'addresses': [('create', [{'city': "Hannover"}])],
+                    'contact_mechanisms': [('create', [{
+                                    'type': 'email',
+                                    'value': "anna@mueller.example"}, {
+                                    'type': 'phone',
+                                    'value': "+49 511 123456"}])],
+                    }, {
+                    'name': "Mueller Maschinenbau AG",
+                    'addresses': [('create', [{'city': "Berlin"}])],
+                    }])
+        return mueller, berlin
+
+    def _first_contact(self, start, step='check', duplicates=None,
+            session_id=None):
+        "Run the New Contact wizard as the web client does"
+        pool = Pool()
+        FirstContact = pool.get('crm.first_contact', type='wizard')
+        if session_id is None:
+            session_id, _, _ = FirstContact.create()
+        data = {'start': start}
+        if duplicates is not None:
+            data['duplicates'] = duplicates
+        return session_id, FirstContact.execute(session_id, data, step)
+
+    @with_transaction()
+    def test_first_contact_candidates(self):
+        "The possible duplicates show why they match"
+        pool = Pool()
+        Party = pool.get('party.party')
+        company = create_company()
+        with set_company(company):
+            mueller, berlin = self._first_contact_parties(company)
+            sales, = self._department_users(company, 'group_crm_sales')
+            start = {
+                'company': company.id, 'channel': 'phone',
+                'organisation': "Mueller Maschinenbau",
+                'email': "ANNA@mueller.example", 'phone': "0511 / 12 34 56",
+                'city': "hannover"}
+            with Transaction().set_user(sales.id), check_access():
+                _, result = self._first_contact(start)
+                view = result['view']
+                self.assertEqual(view['state'], 'duplicates')
+                defaults = view['defaults']
+                rows = {c['party']: c for c in defaults['candidates']}
+                self.assertEqual(
+                    {p: (r['reasons'], r['city'], r['use'])
+                        for p, r in rows.items()}, {
+                        mueller.id: (
+                            ('email', 'phone', 'name_city'), "Hannover",
+                            False),
+                        berlin.id: (('name',), "Berlin", False),
+                        })
+                self.assertEqual(
+                    rows[mueller.id]['party.']['rec_name'],
+                    "Müller Maschinenbau GmbH")
+                self.assertEqual(
+                    sorted(defaults['candidate_parties']),
+                    sorted([mueller.id, berlin.id]))
+                self.assertIsNone(defaults['party'])
+                fields = view['fields_view']['fields']
+                # a list to choose from, not to add to
+                self.assertEqual(
+                    fields['candidates']['relation'],
+                    'crm.first_contact.candidate')
+                arch = etree.fromstring(view['fields_view']['arch'])
+                candidates, = arch.xpath('//field[@name="candidates"]')
+                self.assertEqual(
+                    (candidates.get('create'), candidates.get('delete')),
+                    ('0', '0'))
+                self.assertEqual(
+                    [b['state'] for b in view['buttons']],
+                    ['start', 'record_new', 'record'])
+            self.assertEqual(Party.search_count([]), 3)  # with the company
+
+    @with_transaction()
+    def test_first_contact_choose_candidate(self):
+        "Ticking a possible duplicate records the contact on it"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Activity = pool.get('crm.activity')
+        Mechanism = pool.get('party.contact_mechanism')
+        company = create_company()
+        with set_company(company):
+            mueller, berlin = self._first_contact_parties(company)
+            sales, = self._department_users(company, 'group_crm_sales')
+            parties = Party.search_count([])
+            start = {
+                'company': company.id, 'channel': 'trade_fair',
+                'organisation': "Müller Maschinenbau", 'person': "Jan Roth",
+                'email': "jan@mueller.example"}
+            with Transaction().set_user(sales.id), check_access():
+                session_id, result = self._first_contact(start)
+                candidates = result['view']['defaults']['candidates']
+                # the web client sends the rows back with the tick
+                for i, candidate in enumerate(candidates):
+                    # without the rec_name, as the web client
+                    del candidate['party.']
+                    candidate['id'] = -i - 2
+                    candidate['use'] = candidate['party'] == mueller.id
+                _, result = self._first_contact(
+                    start, 'record', session_id=session_id, duplicates={
+                        'company': company.id, 'candidates': candidates,
+                        'party': None})
+            self.assertEqual(result['actions'][0][0]['res_id'], [mueller.id])
+            self.assertEqual(Party.search_count([]), parties)
+            activity, = Activity.search([('party', '=', mueller.id)])
+            self.assertEqual(
+                (activity.activity_type, activity.state,
+                    activity.contact.value, activity.contact.name),
+                ('meeting', 'done', "jan@mueller.example", "Jan Roth"))
+            self.assertEqual(
+                Mechanism.search_count([('party', '=', berlin.id)]), 0)
+
+            # choosing through the field does the same
+            with Transaction().set_user(sales.id), check_access():
+                session_id, result = self._first_contact(start)
+                candidates = result['view']['defaults']['candidates']
+                for candidate in candidates:
+                    del candidate['party.']
+                self._first_contact(
+                    start, 'record', session_id=session_id, duplicates={
+                        'company': company.id, 'candidates': candidates,
+                        'party': berlin.id})
+            self.assertEqual(Party.search_count([]), parties)
+            self.assertEqual(
+                Activity.search_count([('party', '=', berlin.id)]), 1)
+
+    @with_transaction()
+    def test_first_contact_choose_one(self):
+        "One organisation must be chosen, or a new one asked for"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Activity = pool.get('crm.activity')
+        company = create_company()
+        with set_company(company):
+            mueller, berlin = self._first_contact_parties(company)
+            sales, = self._department_users(company, 'group_crm_sales')
+            parties = Party.search_count([])
+            start = {
+                'company': company.id, 'channel': 'shop',
+                'organisation': "Mueller Maschinenbau", 'city': "Bremen"}
+            with Transaction().set_user(sales.id), check_access():
+                session_id, result = self._first_contact(start)
+                candidates = result['view']['defaults']['candidates']
+                self.assertEqual(
+                    [c['reasons'] for c in candidates],
+                    [('name',), ('name',)])
+                for candidate in candidates:
+                    del candidate['party.']
+                    candidate['use'] = True
+                duplicates = {
+                    'company': company.id, 'candidates': candidates,
+                    'party': None}
+                with self.assertRaises(UserError) as cm:
+                    self._first_contact(
+                        start, 'record', duplicates, session_id)
+                self.assertEqual(cm.exception.message, gettext(
+                        'crm_lifecycle.msg_first_contact_choose_one',
+                        parties=", ".join(
+                            Party(c['party']).rec_name
+                            for c in candidates)))
+                for candidate in candidates:
+                    candidate['use'] = False
+                with self.assertRaises(UserError) as cm:
+                    self._first_contact(
+                        start, 'record', duplicates, session_id)
+                self.assertEqual(cm.exception.message, gettext(
+                        'crm_lifecycle.msg_first_contact_choose'))
+                self.assertEqual(Party.search_count([]), parties)
+
+                _, result = self._first_contact(
+                    start, 'record_new', duplicates, session_id)
+            new, = Party.search([('name', '=', "Mueller Maschinenbau")])
+            self.assertEqual(result['actions'][0][0]['res_id'], [new.id])
+            self.assertEqual([a.city for a in new.addresses], ["Bremen"])
+            self.assertEqual(
+                Activity.search_count([('party', '=', new.id)]), 1)
+
+    @with_transaction()
+    def test_first_contact_use_one(self):
+        "Ticking a row unticks the others and fills the chosen field"
+        pool = Pool()
+        Duplicates = pool.get('crm.first_contact.duplicates')
+        Candidate = pool.get('crm.first_contact.candidate')
+        company = create_company()
+        with set_company(company):
+            mueller, berlin = self._first_contact_parties(company)
+            duplicates = Duplicates(candidates=[
+                    Candidate(party=mueller, use=True),
+                    Candidate(party=berlin, use=False)], party=None)
+            duplicates.on_change_candidates()
+            self.assertEqual(duplicates.party, mueller)
+            duplicates.candidates[1].use = True
+            duplicates.on_change_candidates()
+            self.assertEqual(duplicates.party, berlin)
+            self.assertEqual(
+                [c.use for c in duplicates.candidates], [False, True])
+            duplicates.party = mueller
+            duplicates.on_change_party()
+            self.assertEqual(
+                [c.use for c in duplicates.candidates], [True, False])
+            duplicates.candidates[0].use = False
+            duplicates.on_change_candidates()
+            self.assertIsNone(duplicates.party)
+
+    @with_transaction()
+    def test_replace_moves_crm_records(self):
+        "Merging a duplicate moves its CRM records to the kept party"
+        pool = Pool()
+        Party = pool.get('party.party')
+        Activity = pool.get('crm.activity')
+        History = pool.get('crm.lifecycle.history')
+        Timeline = pool.get('crm.timeline')
+        Opportunity = pool.get('sale.opportunity')
+        Replace = pool.get('party.replace', type='wizard')
+        ModelData = pool.get('ir.model.data')
+        company = create_company()
+        with set_company(company):
+            kept, duplicate = Party.create([
+                    {'name': "Müller Maschinenbau GmbH",
+                        'first_contact_date': datetime.date(2026, 3, 1)},
+                    {'name': "Mueller Maschinenbau",
+                        'first_contact_date': datetime.date(2026, 2, 1),
+                        'crm_channel': 'trade_fair'}])
+            Activity.do(Activity.create([{
+                        'company': company.id, 'party': p.id,
+                        'subject': f"Call {p.name}"}
+                    for p in [kept, duplicate]]))
+            Opportunity.create([{
+                        'company': company.id, 'party': duplicate.id,
+                        'currency': company.currency.id,
+                        'description': "Presses",
+                        'amount': Decimal(5000)}])
+            Party.update_lifecycle_stage([kept, duplicate])
+            self.assertEqual(
+                [Party(kept.id).lifecycle_stage,
+                    Party(duplicate.id).lifecycle_stage],
+                ['contact', 'lead'])
+            history = [h.id for h in History.search(
+                        [('party', '=', duplicate.id)])]
+            sales, crm = self._department_users(
+                company, 'group_crm_sales', 'group_crm')
+            action_id = ModelData.get_id('crm_lifecycle', 'wizard_party_merge')
+            context = {
+                'active_model': 'party.party', 'active_id': duplicate.id,
+                'active_ids': [duplicate.id, kept.id],
+                'action_id': action_id}
+
+            # upstream's Replace is for party administrators
+            with Transaction().set_user(crm.id), check_access(), \
+                    Transaction().set_context(context):
+                with self.assertRaises(AccessError):
+                    Replace.create()
+            with Transaction().set_user(sales.id), check_access(), \
+                    Transaction().set_context(context, _skip_warnings=True):
+                session_id, _, _ = Replace.create()
+                result = Replace.execute(session_id, {}, 'ask')
+                defaults = result['view']['defaults']
+                # the two selected parties
+                self.assertEqual(
+                    (defaults['source'], defaults['destination']),
+                    (duplicate.id, kept.id))
+                Replace.execute(session_id, {'ask': {
+                            'source': duplicate.id,
+                            'destination': kept.id}}, 'replace')
+
+            kept, duplicate = Party.browse([kept.id, duplicate.id])
+            self.assertEqual(duplicate.replaced_by, kept)
+            self.assertEqual(
+                Activity.search_count([('party', '=', kept.id)]), 2)
+            self.assertEqual(
+                Opportunity.search_count([('party', '=', kept.id)]), 1)
+            self.assertEqual(
+                History.search_count([
+                        ('id', 'in', history), ('party', '=', kept.id)]),
+                len(history))
+            self.assertEqual(
+                Timeline.search_count([('party', '=', duplicate.id)]), 0)
+            self.assertEqual(
+                Timeline.search_count([
+                        ('party', '=', kept.id),
+                        ('document', 'like', 'sale.opportunity,%')]), 1)
+            self.assertEqual(
+                (kept.lifecycle_stage, kept.first_contact_date,
+                    kept.crm_channel),
+                ('lead', datetime.date(2026, 2, 1), 'trade_fair'))
+            with Transaction().set_context(company=company.id):
+                kept = Party(kept.id)
+                self.assertEqual(
+                    (kept.crm_open_opportunities,
+                        kept.crm_open_opportunity_amount),
+                    (1, Decimal(5000)))
 
 
 del ModuleTestCase

@@ -637,7 +637,9 @@ class CrmProjectsTestCase(
                 'crm_milestones_unpaid', 'crm_next_milestone_date']
             work_names = [
                 'sold_hours', 'billable_hours', 'non_billable_hours',
-                'invoiced_hours', 'remaining_hours', 'hours_used']
+                'invoiced_hours', 'remaining_hours', 'hours_used',
+                'sold_amount', 'time_cost', 'invoiced_sale_amount',
+                'remaining_amount']
             Party.read(parties[-1:], party_names)
             Work.read([projects[-1].id], work_names)
 
@@ -726,6 +728,91 @@ class CrmProjectsTestCase(
                             ('resource', '=', str(project))])}, {lead})
 
     @with_transaction()
+    def test_budget_amounts_origin(self):
+        "The order is the project's origin; its budget in money"
+        pool = Pool()
+        Category = pool.get('product.category')
+        CostPrice = pool.get('company.employee_cost_price')
+        Invoice = pool.get('account.invoice')
+        ModelData = pool.get('ir.model.data')
+        Party = pool.get('party.party')
+        Sale = pool.get('sale.sale')
+        Template = pool.get('product.template')
+        TimesheetLine = pool.get('timesheet.line')
+        Uom = pool.get('product.uom')
+        Work = pool.get('project.work')
+        company = create_company()
+        with set_company(company):
+            revenue = self._setup_accounting(company)
+            employee = create_employee(company, "Paula")
+            CostPrice(
+                employee=employee, date=datetime.date(2000, 1, 1),
+                cost_price=Decimal('30')).save()
+            category = Category(
+                name="Services", accounting=True, account_revenue=revenue)
+            category.save()
+            hour = Uom(ModelData.get_id('product', 'uom_hour'))
+            products = []
+            for name in ["Consulting", "Training"]:
+                template = Template(
+                    name=name, type='service', list_price=Decimal(50),
+                    default_uom=hour, sale_uom=hour, salable=True,
+                    project_service=True,
+                    account_category=category, products=[{}])
+                template.save()
+                products.append(template.products[0])
+            customer = Party(name="Customer", addresses=[{}])
+            customer.save()
+            sale = Sale(
+                party=customer, company=company,
+                project_invoice_method='timesheet',
+                invoice_address=customer.addresses[0],
+                shipment_address=customer.addresses[0])
+            sale.lines = [{
+                    'product': products[0].id, 'quantity': 10,
+                    'unit': hour.id, 'unit_price': Decimal('80')}, {
+                    'product': products[1].id, 'quantity': 4,
+                    'unit': hour.id, 'unit_price': Decimal('100.50')}]
+            sale.save()
+            Sale.quote([sale])
+            Sale.confirm([sale])
+
+            project, = Work.search([('sale', '=', sale.id)])
+            self.assertEqual(project.origin, sale)
+            task1, task2 = sorted(
+                project.children, key=lambda t: t.sale_line.unit_price)
+            for task, hours in [(task1, 3), (task2, 1)]:
+                TimesheetLine(
+                    company=company, employee=employee,
+                    work=task.timesheet_works[0],
+                    duration=datetime.timedelta(hours=hours)).save()
+            Work.invoice([project])
+            invoice, = Invoice.search([])
+            self.assertEqual(invoice.untaxed_amount, Decimal('340.50'))
+
+            project = Work(project.id)
+            self.assertEqual(project.sold_amount, Decimal('1202.00'))
+            self.assertEqual(project.time_cost, Decimal('120.00'))
+            self.assertEqual(
+                project.invoiced_sale_amount, Decimal('340.50'))
+            self.assertEqual(project.remaining_amount, Decimal('1082.00'))
+            task2 = Work(task2.id)
+            self.assertEqual(
+                (task2.sold_amount, task2.time_cost,
+                    task2.invoiced_sale_amount),
+                (Decimal('402.00'), Decimal('30.00'), Decimal('100.50')))
+
+            # A cancelled invoice is no longer invoiced
+            Invoice.cancel([invoice])
+            self.assertEqual(
+                Work(project.id).invoiced_sale_amount, Decimal('0.00'))
+
+            # The origin is the order's own: clients cannot set it
+            with check_access(), self.assertRaises(WorkflowFieldError):
+                Work.write([project], {'origin': None})
+            self.assertIsNone(Work.copy([project])[0].origin)
+
+    @with_transaction()
     def test_figures_nested_task_hours(self):
         "The hours of a party count the tasks at any depth of its projects"
         pool = Pool()
@@ -775,6 +862,62 @@ class CrmProjectsTestCase(
             # The budget of the project counts them too
             self.assertEqual(
                 Work(project.id).billable_hours, 1 + 2 + 4 + 8 + 16 + 32)
+
+    @with_transaction()
+    def test_action_item_companies(self):
+        "Action items follow the company rule of their protocol"
+        pool = Pool()
+        ActionItem = pool.get('project.protocol.action_item')
+        Protocol = pool.get('project.protocol')
+        company_a = create_company("Company A")
+        company_b = create_company("Company B", currency=company_a.currency)
+        items, users = {}, {}
+        for key, company in [('a', company_a), ('b', company_b)]:
+            with set_company(company):
+                project = self._create_project(company)
+                protocol = Protocol(project=project, title="Kick-off")
+                protocol.save()
+                items[key], = ActionItem.create([{
+                            'protocol': protocol.id,
+                            'description': f"Item {key}"}])
+                users[key] = self._create_user(
+                    company, f'projects_{key}', 'group_crm_projects')
+        item_a, item_b = items['a'], items['b']
+
+        with Transaction().set_user(users['a'].id), \
+                Transaction().set_context(company=company_a.id), \
+                check_access():
+            self.assertEqual(ActionItem.search([]), [item_a])
+
+        user_b = users['b']
+        with Transaction().set_user(user_b.id), \
+                Transaction().set_context(company=company_b.id), \
+                check_access():
+            self.assertEqual(ActionItem.search([]), [item_b])
+            self.assertEqual(
+                ActionItem.search([('description', 'like', 'Item%')],
+                    count=True), 1)
+            self.assertEqual(
+                [r['description'] for r in ActionItem.read(
+                        [item_b.id], ['description'])],
+                ["Item b"])
+            for function, args in [
+                    (ActionItem.read, ([item_a.id], ['description'])),
+                    (ActionItem.write, ([item_a], {'done': True})),
+                    (ActionItem.delete, ([item_a],)),
+                    (ActionItem.create, ([{
+                                    'protocol': item_a.protocol.id,
+                                    'description': "Forged"}],)),
+                    ]:
+                with self.subTest(function=function.__name__):
+                    with self.assertRaises(AccessError):
+                        function(*args)
+            ActionItem.write([item_b], {'done': True})
+        # Nothing of company A changed (a refused create is checked after
+        # the insert and rolled back with the call's transaction)
+        self.assertEqual(
+            (ActionItem(item_a.id).done, ActionItem(item_b.id).done),
+            (False, True))
 
 
 del ModuleTestCase

@@ -27,7 +27,11 @@ from trytond.modules.company.tests import (
 from trytond.modules.party.tests import PartyCheckReplaceMixin
 from trytond.pool import Pool
 from trytond.pyson import PYSONDecoder
-from trytond.tests.test_tryton import ModuleTestCase, with_transaction
+from trytond.tests.test_tryton import (
+    ModuleTestCase,
+    activate_module,
+    with_transaction,
+)
 from trytond.transaction import Transaction, check_access
 
 from trytond.modules.crm_lifecycle.common import workflow_writes
@@ -579,7 +583,9 @@ class CrmServiceTestCase(
         company = create_company()
         other = create_company(name="Other")
         with set_company(company):
-            ticket = Ticket(title="Printer jams")
+            # the sender's own ticket: only its senders may post into it
+            ticket = Ticket(
+                title="Printer jams", email_from='someone@example.com')
             ticket.save()
         Email = self._email
 
@@ -1032,6 +1038,103 @@ class CrmServiceTestCase(
             self.assertEqual(InvoiceLine.search([], count=True), 2)
 
     @with_transaction()
+    def test_complaint_ticket_invoice_line(self):
+        "Service users complain about invoice lines; accountants read origins"
+        pool = Pool()
+        Complaint = pool.get('sale.complaint')
+        ComplaintType = pool.get('sale.complaint.type')
+        Invoice = pool.get('account.invoice')
+        InvoiceLine = pool.get('account.invoice.line')
+        IrModel = pool.get('ir.model')
+        Journal = pool.get('account.journal')
+        ModelData = pool.get('ir.model.data')
+        Party = pool.get('party.party')
+        Ticket = pool.get('service.ticket')
+        TimesheetLine = pool.get('timesheet.line')
+        company = create_company()
+        with set_company(company):
+            product = self._setup_invoicing(company)
+            service = self._create_user(company, 'service', 'service')
+            accountant = self._create_user(company, 'accountant', 'service')
+            accountant.groups = [
+                ModelData.get_id('account', 'group_account')]
+            accountant.save()
+            customer = Party(name="ACME", addresses=[{}])
+            customer.save()
+            journal, = Journal.search([('type', '=', 'revenue')])
+            invoice = Invoice(type='out', party=customer, journal=journal)
+            invoice.on_change_party()
+            invoice.lines = [InvoiceLine(
+                    company=company, currency=company.currency,
+                    invoice_type='out', party=customer, type='line',
+                    product=product, account=product.account_revenue_used,
+                    unit=product.default_uom, quantity=3,
+                    unit_price=Decimal(80))]
+            invoice.save()
+            Invoice.post([invoice])
+            invoice_line, = invoice.lines
+            ComplaintType.create([{
+                        'name': "Invoice Line",
+                        'origin': IrModel.search([
+                                ('name', '=', 'account.invoice.line')])[0].id,
+                        }])
+
+            with self._as_user(service):
+                # The fields of the button stay on the service desk's form
+                view = Ticket.fields_view_get(view_type='form')
+                self.assertLessEqual(
+                    {'origin', 'complaint'}, set(view['fields']))
+                self.assertIn(
+                    ('account.invoice.line', "Account Invoice Line"),
+                    Ticket.get_origins())
+                self.assertEqual(
+                    InvoiceLine.search([('invoice.type', '=', 'out')]),
+                    [invoice_line])
+                ticket, = Ticket.create([{
+                            'title': "Three hours billed, two worked",
+                            'party': customer.id, 'kind': 'complaint',
+                            'origin': str(invoice_line),
+                            }])
+                Ticket.create_complaint([ticket])
+                ticket = Ticket(ticket.id)
+                complaint = ticket.complaint
+                self.assertEqual(
+                    (complaint.origin, complaint.customer, complaint.product,
+                        complaint.state, ticket.complaint_state),
+                    (invoice_line, customer, product, 'draft', 'draft'))
+                self.assertEqual(complaint.service_tickets, (ticket,))
+                # the complaint itself is handled by sales
+                with self.assertRaises(AccessError):
+                    Complaint.write([complaint], {'description': "Mine"})
+            self.assertEqual(Complaint.search([], count=True), 1)
+
+            # Billable service time: the invoice line's origin is the suite's
+            # time line, which the accountant reads
+            ticket, = Ticket.create([{
+                        'title': "Setup", 'party': customer.id,
+                        'billable': True}])
+            time_line, = TimesheetLine.create([{
+                        'employee': service.employee.id,
+                        'work': ticket.work.id, 'duration': H}])
+            with self._as_user(service):
+                Ticket.invoice_time([ticket])
+            with self._as_user(accountant):
+                # every origin model is readable, or the field vanishes
+                view = InvoiceLine.fields_view_get(view_type='form')
+                self.assertIn('origin', view['fields'])
+                time_invoice_line, = InvoiceLine.search(
+                    [('origin', 'like', 'timesheet.line,%')])
+                values, = InvoiceLine.read(
+                    [time_invoice_line.id], ['origin', 'origin.rec_name'])
+                self.assertEqual(values['origin'], str(time_line))
+                self.assertEqual(
+                    values['origin.']['rec_name'], time_line.rec_name)
+                # and the complaints, origin of the credit notes
+                self.assertEqual(
+                    Complaint.read([complaint.id], ['rec_name']),
+                    [{'id': complaint.id, 'rec_name': complaint.rec_name}])
+
+    @with_transaction()
     def test_exactly_once(self):
         "Respond, invoice, hand over and complain once per ticket"
         pool = Pool()
@@ -1159,6 +1262,115 @@ class CrmServiceTestCase(
                 (row.tickets, row.breached, row.compliance), (2, 1, 0.5))
 
     @with_transaction()
+    def test_complaint_cost_report(self):
+        "Complaints, their cost and credit by cause, product and customer"
+        pool = Pool()
+        Cause = pool.get('sale.complaint.cause')
+        Complaint = pool.get('sale.complaint')
+        ComplaintType = pool.get('sale.complaint.type')
+        Invoice = pool.get('account.invoice')
+        InvoiceLine = pool.get('account.invoice.line')
+        IrModel = pool.get('ir.model')
+        Journal = pool.get('account.journal')
+        Party = pool.get('party.party')
+        Template = pool.get('product.template')
+        company = create_company()
+        with set_company(company):
+            product1 = self._setup_invoicing(company)
+            template = Template(
+                name="Spare Part", type='service', list_price=Decimal(30),
+                default_uom=product1.default_uom,
+                account_category=product1.account_category, products=[{}])
+            template.save()
+            product2, = template.products
+            service = self._create_user(company, 'service', 'service')
+            transport, wrong = Cause.create([
+                    {'name': "Transport Damage"}, {'name': "Wrong Part"}])
+            customer1, customer2 = Party.create([
+                    {'name': "ACME", 'addresses': [('create', [{}])]},
+                    {'name': "Globex", 'addresses': [('create', [{}])]}])
+            journal, = Journal.search([('type', '=', 'revenue')])
+            invoices = []
+            for customer in [customer1, customer2]:
+                invoice = Invoice(type='out', party=customer, journal=journal)
+                invoice.on_change_party()
+                invoice.lines = [InvoiceLine(
+                        company=company, currency=company.currency,
+                        invoice_type='out', party=customer,
+                        type='line', product=product1,
+                        account=product1.account_revenue_used,
+                        unit=product1.default_uom, quantity=2,
+                        unit_price=Decimal(80))]
+                invoices.append(invoice)
+            Invoice.save(invoices)
+            Invoice.post(invoices)
+            type_, = ComplaintType.create([{
+                        'name': "Invoice",
+                        'origin': IrModel.search(
+                            [('name', '=', 'account.invoice')])[0].id}])
+            complaints = Complaint.create([{
+                        'customer': c.id, 'type': type_.id,
+                        'origin': str(i), 'cause': cause.id,
+                        'product': p.id, 'internal_cost': cost,
+                        } for c, i, cause, p, cost in [
+                        (customer1, invoices[0], transport, product1,
+                            Decimal('10')),
+                        (customer1, invoices[0], wrong, product2,
+                            Decimal('20.50')),
+                        (customer2, invoices[1], transport, product2,
+                            Decimal('5')),
+                        (customer2, invoices[1], transport, product1,
+                            Decimal('7')),
+                        ]])
+            credited, _, _, cancelled = complaints
+            credited.actions = [{'action': 'credit_note'}]
+            credited.save()
+            with Transaction().set_context(_skip_warnings=True):
+                Complaint.wait([credited])
+            Complaint.approve([credited])
+            Complaint.process([credited])
+            Complaint.cancel([cancelled])
+            credited = Complaint(credited.id)
+            self.assertEqual(credited.state, 'done')
+            credit_note, = Invoice.search([('id', 'not in', invoices)])
+            self.assertEqual(credit_note.untaxed_amount, Decimal('-160'))
+            self.assertEqual(
+                (credited.credit_amount, credited.total_cost),
+                (Decimal('160'), Decimal('170')))
+
+            today = dt.date.today()
+            with self._as_user(service), Transaction().set_context(
+                    from_date=today, to_date=today):
+                for model, key, expected in [
+                        ('cause', 'cause', {
+                                transport.id: (2, 15, 160, 175),
+                                wrong.id: (1, Decimal('20.50'), 0,
+                                    Decimal('20.50'))}),
+                        ('product', 'product', {
+                                product1.id: (1, 10, 160, 170),
+                                product2.id: (2, Decimal('25.50'), 0,
+                                    Decimal('25.50'))}),
+                        ('customer', 'customer', {
+                                customer1.id: (2, Decimal('30.50'), 160,
+                                    Decimal('190.50')),
+                                customer2.id: (1, 5, 0, 5)}),
+                        ]:
+                    Report = pool.get(f'service.reporting.complaint.{model}')
+                    rows = Report.search([])
+                    self.assertEqual({
+                            getattr(r, key).id: (
+                                r.complaints, r.internal_cost,
+                                r.credit_amount, r.total_cost)
+                            for r in rows}, expected, model)
+                # Another period has no complaint
+                with Transaction().set_context(
+                        from_date=today + dt.timedelta(days=1),
+                        to_date=None):
+                    self.assertEqual(
+                        pool.get('service.reporting.complaint.cause').search(
+                            []), [])
+
+    @with_transaction()
     def test_queue_escalation(self):
         "The escalation job enqueues the tickets; each is escalated once"
         pool = Pool()
@@ -1269,6 +1481,312 @@ class CrmServiceTestCase(
             self.assertEqual(accesses['service_ticket'], {'lookup'})
             if backend.name == 'postgresql':
                 self.assertNotIn(None, accesses)
+
+
+class HourBankTestCase(QueueTestMixin, unittest.TestCase):
+    "Test the hour bank with ticket and project time"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        activate_module(['crm_service', 'crm_projects'])
+
+    def _create_user(self, company, login, groups):
+        "Create a user of company in the crm_lifecycle groups"
+        pool = Pool()
+        ModelData = pool.get('ir.model.data')
+        User = pool.get('res.user')
+        employee = create_employee(company, login.title())
+        user = User(
+            login=login, name=login,
+            groups=[ModelData.get_id('crm_lifecycle', g) for g in groups],
+            companies=[company], company=company,
+            employees=[employee], employee=employee)
+        user.save()
+        return user
+
+    def _as_user(self, user):
+        "Enter the context of user's calls from a client"
+        transaction = Transaction()
+        stack = ExitStack()
+        stack.enter_context(transaction.set_user(user.id))
+        stack.enter_context(transaction.set_context(
+                company=user.company.id, employee=user.employee.id))
+        stack.enter_context(check_access())
+        return stack
+
+    def _contract(self, party, start, end, hours=10, run=True):
+        pool = Pool()
+        Contract = pool.get('service.contract')
+        contract = Contract(
+            party=party, start_date=start, end_date=end, hours=hours)
+        contract.save()
+        if run:
+            Contract.run([contract])
+        return contract
+
+    def _log(self, employee, work, hours, date):
+        pool = Pool()
+        TimesheetLine = pool.get('timesheet.line')
+        line, = TimesheetLine.create([{
+                    'employee': employee.id,
+                    'work': work.id,
+                    'duration': dt.timedelta(hours=hours),
+                    'date': date,
+                    }])
+        return line
+
+    @with_transaction()
+    def test_consumption(self):
+        "Ticket and project time of the customer within the period count"
+        pool = Pool()
+        Contract = pool.get('service.contract')
+        Party = pool.get('party.party')
+        Ticket = pool.get('service.ticket')
+        Work = pool.get('project.work')
+        company = create_company()
+        with set_company(company):
+            employee = create_employee(company)
+            acme, other = Party.create([{'name': "ACME"}, {'name': "Other"}])
+            today = dt.date.today()
+            start, end = today - dt.timedelta(days=30), today + dt.timedelta(
+                days=30)
+            contract = self._contract(acme, start, end)
+
+            ticket, other_ticket = Ticket.create([
+                    {'title': "Pump", 'party': acme.id},
+                    {'title': "Valve", 'party': other.id}])
+            self._log(employee, ticket.work, 2, today)
+            self._log(employee, ticket.work, 1, start - dt.timedelta(days=1))
+            self._log(employee, ticket.work, 1, end + dt.timedelta(days=1))
+            self._log(employee, other_ticket.work, 4, today)
+
+            project = Work(
+                name="Project", type='project', company=company, party=acme)
+            project.save()
+            task = Work(
+                name="Task", type='task', company=company, parent=project,
+                timesheet_available=True)
+            task.save()
+            subtask = Work(
+                name="Subtask", type='task', company=company, parent=task,
+                timesheet_available=True)
+            subtask.save()
+            other_project = Work(
+                name="Other", type='project', company=company, party=other,
+                timesheet_available=True)
+            other_project.save()
+            self._log(employee, task.timesheet_works[0], 1.5, start)
+            self._log(employee, subtask.timesheet_works[0], 1.5, end)
+            self._log(employee, task.timesheet_works[0], 2, end
+                + dt.timedelta(days=1))
+            self._log(employee, other_project.timesheet_works[0], 3, today)
+
+            contract = Contract(contract.id)
+            self.assertEqual(contract.consumed_hours, 5.0)
+            self.assertEqual(contract.remaining_hours, 5.0)
+            self.assertEqual(contract.usage, 0.5)
+            acme, other = Party.browse([acme, other])
+            self.assertEqual(
+                [acme.crm_hour_bank_usage, other.crm_hour_bank_usage],
+                [0.5, None])
+
+            # the figures of a list take the same queries for more parties
+            def read(parties):
+                Party.read(
+                    [p.id for p in parties], ['crm_hour_bank_usage'])
+            read([acme])
+            with count_queries() as one:
+                read([acme])
+            more = Party.create([{'name': f"P{i}"} for i in range(20)])
+            for party in more:
+                self._contract(party, start, end)
+            read([acme, *more])
+            with count_queries() as many:
+                read([acme, *more])
+            self.assertEqual(len(many), len(one))
+
+    @with_transaction()
+    def test_upsell_once(self):
+        "At 80 % one follow-up for the account manager, however triggered"
+        pool = Pool()
+        Activity = pool.get('crm.activity')
+        Contract = pool.get('service.contract')
+        Party = pool.get('party.party')
+        Ticket = pool.get('service.ticket')
+        company = create_company()
+        with set_company(company):
+            service = self._create_user(
+                company, 'service', ['group_crm_service'])
+            manager = create_employee(company, "Mia Manager")
+            acme = Party(name="ACME")
+            acme.save()
+            Party.write([acme], {'crm_account_manager': manager.id})
+            today = dt.date.today()
+            ticket = Ticket(title="Pump", party=acme)
+            ticket.save()
+            with self._as_user(service):
+                contract = self._contract(
+                    acme, today, today + dt.timedelta(days=90))
+                # the account manager of the contract is the fallback
+                self.assertEqual(contract.account_manager, service.employee)
+
+                self._log(service.employee, ticket.work, 7.5, today)
+                self.assertEqual(Activity.search([
+                            ('resource', '=', str(contract)),
+                            ], count=True), 0)
+
+            # Two lines pass 80 % before the worker runs either task
+            with queue_worker():
+                with self._as_user(service):
+                    self._log(service.employee, ticket.work, 0.5, today)
+                    self._log(service.employee, ticket.work, 0.5, today)
+            tasks = self.tasks('check_upsell')
+            self.assertEqual(len(tasks), 2)
+            self.run_tasks(tasks)
+            Contract.check_upsell([contract])
+
+            activity, = Activity.search([
+                    ('resource', '=', str(contract)),
+                    ])
+            self.assertEqual(activity.employee, manager)
+            self.assertEqual(activity.party, acme)
+            self.assertEqual(activity.state, 'planned')
+            self.assertEqual(activity.subject, "Offer more hours to ACME")
+            contract = Contract(contract.id)
+            self.assertEqual(contract.upsell_activity, activity)
+            self.assertEqual(contract.usage, 0.85)
+
+            # Without an account manager the contract's is asked
+            Party.write([acme], {'crm_account_manager': None})
+            Contract.close([contract])
+            second = self._contract(
+                acme, today + dt.timedelta(days=91),
+                today + dt.timedelta(days=120), hours=1)
+            self._log(service.employee, ticket.work, 1,
+                today + dt.timedelta(days=100))
+            second = Contract(second.id)
+            self.assertEqual(second.upsell_activity.employee, None)
+            second.account_manager = manager
+            second.save()
+            Contract.draft([second])
+            self.assertEqual(second.usage, 1.0)
+
+    @with_transaction()
+    def test_overlap(self):
+        "One running contract per customer and day"
+        pool = Pool()
+        Contract = pool.get('service.contract')
+        Party = pool.get('party.party')
+        company = create_company()
+        with set_company(company):
+            acme, other = Party.create([{'name': "ACME"}, {'name': "Other"}])
+            first = self._contract(
+                acme, dt.date(2025, 1, 1), dt.date(2025, 6, 30))
+            overlapping = self._contract(
+                acme, dt.date(2025, 6, 30), dt.date(2025, 12, 31), run=False)
+            with self.assertRaises(UserError) as cm:
+                Contract.run([overlapping])
+            self.assertEqual(cm.exception.message, gettext(
+                    'crm_service.msg_contract_overlap',
+                    contract=overlapping.rec_name, other=first.rec_name))
+            self.assertEqual(
+                cm.exception.message,
+                'You cannot run hour bank "ACME 2025-06-30 - 2025-12-31" '
+                'because hour bank "ACME 2025-01-01 - 2025-06-30" of the '
+                'same customer runs for some of its days.')
+            self.assertEqual(Contract(overlapping.id).state, 'draft')
+
+            # the days after, another customer, a closed contract
+            after = self._contract(
+                acme, dt.date(2025, 7, 1), dt.date(2025, 12, 31))
+            self._contract(other, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+            self.assertEqual(after.state, 'running')
+            with self.assertRaises(UserError):
+                Contract.write([first], {'end_date': dt.date(2025, 7, 1)})
+            Contract.close([first])
+            with self.assertRaises(UserError):
+                Contract.run([overlapping])
+            Contract.close([after])
+            Contract.run([overlapping])
+
+            # two drafts run together
+            one, two = [self._contract(acme, dt.date(2026, 1, 1),
+                    dt.date(2026, 1, 31), run=False) for _ in range(2)]
+            with self.assertRaises(UserError):
+                Contract.run([one, two])
+
+    @with_transaction()
+    def test_access(self):
+        "Service and sales manage contracts, CRM reads, per company"
+        pool = Pool()
+        Contract = pool.get('service.contract')
+        Party = pool.get('party.party')
+        User = pool.get('res.user')
+        company = create_company()
+        other_company = create_company(name="Other")
+        with set_company(company):
+            users = {login: self._create_user(company, login, groups)
+                for login, groups in [
+                    ('service', ['group_crm_service']),
+                    ('sales', ['group_crm_sales']),
+                    ('crm', ['group_crm']),
+                    ('projects', ['group_crm_projects']),
+                    ]}
+            outsider = User(login='outsider', name="Outsider",
+                companies=[company], company=company)
+            outsider.save()
+            acme = Party(name="ACME")
+            acme.save()
+        with set_company(other_company):
+            theirs = self._contract(
+                acme, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+
+        with self._as_user(users['service']):
+            contract, = Contract.create([{
+                        'party': acme.id,
+                        'start_date': dt.date(2025, 1, 1),
+                        'end_date': dt.date(2025, 12, 31),
+                        'hours': 10,
+                        }])
+            Contract.run([contract])
+            self.assertEqual(Contract.search([]), [contract])
+            with self.assertRaises(AccessError):
+                Contract.read([theirs.id], ['hours'])
+            # workflow fields move by the buttons only
+            for values in [
+                    {'state': 'closed'},
+                    {'upsell_activity': None, 'state': 'draft'},
+                    {'party': acme.id},
+                    {'start_date': dt.date(2025, 2, 1)},
+                    ]:
+                with self.assertRaises(AccessError):
+                    Contract.write([contract], values)
+            with self.assertRaises(AccessError):
+                Contract.delete([contract])
+        with self._as_user(users['sales']):
+            Contract.write([contract], {'hours': 20})
+            Contract.close([contract])
+            with self.assertRaises(AccessError):
+                Contract.write([contract], {'hours': 30})
+        for login in ['crm', 'projects']:
+            with self._as_user(users[login]):
+                self.assertEqual(Contract.search([]), [contract])
+                self.assertEqual(Contract(contract.id).hours, 20)
+                with self.assertRaises(AccessError):
+                    Contract.write([contract], {'hours': 5})
+                with self.assertRaises(AccessError):
+                    Contract.create([{
+                                'party': acme.id,
+                                'start_date': dt.date(2026, 1, 1),
+                                'end_date': dt.date(2026, 12, 31),
+                                'hours': 10,
+                                }])
+                with self.assertRaises(AccessButtonError):
+                    Contract.draft([contract])
+        with Transaction().set_user(outsider.id), check_access():
+            with self.assertRaises(AccessError):
+                Contract.search([])
 
 
 del ModuleTestCase
